@@ -1,0 +1,302 @@
+//! Token table: every way a token can be wrong, verified at a fixed clock.
+
+use super::*;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jwt_compact::alg::{Hs512, Hs512Key};
+use serde_json::{json, Value};
+
+const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-test";
+const NOW: u64 = 1_800_000_000;
+
+fn policy() -> TokenPolicy {
+    TokenPolicy {
+        issuer: "roomgate".into(),
+        audience: "roomgate".into(),
+        ttl_secs: 3600,
+        leeway_secs: 30,
+    }
+}
+
+fn authority() -> TokenAuthority {
+    TokenAuthority::new(Some(SECRET), policy()).unwrap()
+}
+
+/// Signs arbitrary claims with HS256 under `secret`, bypassing the issuer's rules.
+fn forge(secret: &[u8], claims: Value) -> String {
+    let mut c = Claims::new(claims);
+    c.expiration = None;
+    Hs256
+        .token(&Header::empty(), &c, &Hs256Key::new(secret))
+        .unwrap()
+}
+
+fn claims_at(iat: i64, nbf: i64, exp: i64) -> Value {
+    json!({"sub": "u1", "name": "Alice", "iss": "roomgate", "aud": "roomgate",
+           "jti": "j1", "iat": iat, "nbf": nbf, "exp": exp})
+}
+
+fn b64(v: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+}
+
+fn good() -> String {
+    authority().issue("u1", "Alice", "j1", NOW).unwrap().token
+}
+
+fn with_segment(token: &str, index: usize, replace: impl FnOnce(&str) -> String) -> String {
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    parts[index] = replace(&parts[index]);
+    parts.join(".")
+}
+
+#[test]
+fn issued_token_verifies_with_all_claims() {
+    let issued = authority().issue("u1", "Alice", "j1", NOW).unwrap();
+    assert_eq!(issued.expires_in, 3600);
+    assert_eq!(issued.exp, NOW + 3600);
+    let id = authority().verify(&issued.token, NOW).unwrap();
+    assert_eq!(
+        id,
+        Identity {
+            sub: "u1".into(),
+            name: "Alice".into(),
+            exp: NOW + 3600,
+            jti: Some("j1".into()),
+        }
+    );
+    let payload: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(issued.token.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    for claim in ["sub", "name", "iat", "nbf", "exp", "iss", "aud", "jti"] {
+        assert!(payload.get(claim).is_some(), "missing {claim} in {payload}");
+    }
+    assert_eq!(payload["iat"], json!(NOW));
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(issued.token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "HS256");
+}
+
+#[test]
+fn token_table() {
+    let n = NOW as i64;
+    let alg_none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT"})),
+        b64(&claims_at(n, n, n + 60))
+    );
+    let hs512 = {
+        let mut c = Claims::new(claims_at(n, n, n + 60));
+        c.expiration = None;
+        Hs512
+            .token(&Header::empty(), &c, &Hs512Key::new(SECRET))
+            .unwrap()
+    };
+    let tampered_payload = with_segment(&good(), 1, |_| {
+        b64(
+            &json!({"sub": "admin", "name": "Mallory", "iss": "roomgate", "aud": "roomgate",
+                    "iat": n, "nbf": n, "exp": n + 3600}),
+        )
+    });
+    let tampered_signature = with_segment(&good(), 2, |sig| {
+        let mut bytes = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        bytes[0] ^= 0x01;
+        URL_SAFE_NO_PAD.encode(bytes)
+    });
+
+    let cases: Vec<(&str, String, Result<(), TokenError>)> = vec![
+        ("valid", good(), Ok(())),
+        (
+            "valid within leeway after exp",
+            forge(SECRET, claims_at(n - 100, n - 100, n - 20)),
+            Ok(()),
+        ),
+        (
+            "expired",
+            forge(SECRET, claims_at(n - 100, n - 100, n - 31)),
+            Err(TokenError::Expired),
+        ),
+        (
+            "not yet valid",
+            forge(SECRET, claims_at(n, n + 31, n + 3600)),
+            Err(TokenError::NotYetValid),
+        ),
+        (
+            "nbf within leeway",
+            forge(SECRET, claims_at(n, n + 29, n + 3600)),
+            Ok(()),
+        ),
+        (
+            "iat in the future",
+            forge(SECRET, claims_at(n + 31, n, n + 3600)),
+            Err(TokenError::IssuedInFuture),
+        ),
+        (
+            "wrong secret",
+            forge(
+                b"another-secret-that-is-long-enough!!",
+                claims_at(n, n, n + 60),
+            ),
+            Err(TokenError::BadSignature),
+        ),
+        (
+            "wrong iss",
+            forge(
+                SECRET,
+                json!({"sub": "u1", "iss": "someone-else", "aud": "roomgate", "exp": n + 60}),
+            ),
+            Err(TokenError::WrongIssuer),
+        ),
+        (
+            "missing iss",
+            forge(
+                SECRET,
+                json!({"sub": "u1", "aud": "roomgate", "exp": n + 60}),
+            ),
+            Err(TokenError::WrongIssuer),
+        ),
+        (
+            "wrong aud",
+            forge(
+                SECRET,
+                json!({"sub": "u1", "iss": "roomgate", "aud": "other", "exp": n + 60}),
+            ),
+            Err(TokenError::WrongAudience),
+        ),
+        (
+            "aud array containing us",
+            forge(
+                SECRET,
+                json!({"sub": "u1", "iss": "roomgate", "aud": ["x", "roomgate"], "exp": n + 60}),
+            ),
+            Ok(()),
+        ),
+        (
+            "missing exp",
+            forge(
+                SECRET,
+                json!({"sub": "u1", "iss": "roomgate", "aud": "roomgate"}),
+            ),
+            Err(TokenError::MissingClaim("exp")),
+        ),
+        (
+            "missing sub",
+            forge(
+                SECRET,
+                json!({"iss": "roomgate", "aud": "roomgate", "exp": n + 60}),
+            ),
+            Err(TokenError::MissingClaim("sub")),
+        ),
+        (
+            "oversized sub",
+            forge(
+                SECRET,
+                json!({"sub": "u".repeat(MAX_SUB_BYTES + 1), "iss": "roomgate",
+                       "aud": "roomgate", "exp": n + 60}),
+            ),
+            Err(TokenError::InvalidClaim("sub")),
+        ),
+        (
+            "signature not base64url",
+            format!(
+                "{}.{}.x",
+                b64(&json!({"alg": "HS256"})),
+                URL_SAFE_NO_PAD.encode("[1,2]")
+            ),
+            Err(TokenError::Malformed),
+        ),
+        (
+            "tampered payload",
+            tampered_payload,
+            Err(TokenError::BadSignature),
+        ),
+        (
+            "tampered signature",
+            tampered_signature,
+            Err(TokenError::BadSignature),
+        ),
+        (
+            "alg none",
+            alg_none,
+            Err(TokenError::AlgorithmMismatch {
+                expected: "HS256".into(),
+                actual: "none".into(),
+            }),
+        ),
+        (
+            "HS512 header",
+            hs512,
+            Err(TokenError::AlgorithmMismatch {
+                expected: "HS256".into(),
+                actual: "HS512".into(),
+            }),
+        ),
+        ("garbage", "not-a-token".into(), Err(TokenError::Malformed)),
+        ("two segments", "abc.def".into(), Err(TokenError::Malformed)),
+        ("empty", String::new(), Err(TokenError::Malformed)),
+        (
+            "oversized",
+            "a".repeat(MAX_TOKEN_BYTES + 1),
+            Err(TokenError::Oversized),
+        ),
+    ];
+
+    let auth = authority();
+    for (name, token, want) in cases {
+        let got = auth.verify(&token, NOW).map(|_| ());
+        assert_eq!(got, want, "case {name:?}");
+    }
+}
+
+#[test]
+fn name_defaults_to_sub() {
+    let n = NOW as i64;
+    let t = forge(
+        SECRET,
+        json!({"sub": "device-7", "iss": "roomgate", "aud": "roomgate", "exp": n + 60}),
+    );
+    let id = authority().verify(&t, NOW).unwrap();
+    assert_eq!(id.name, "device-7");
+    assert_eq!(id.jti, None);
+}
+
+#[test]
+fn expiry_boundary_is_exp_plus_leeway() {
+    let issued = authority().issue("u1", "A", "j", NOW).unwrap();
+    let auth = authority();
+    assert!(auth.verify(&issued.token, NOW + 3600 + 30).is_ok());
+    assert_eq!(
+        auth.verify(&issued.token, NOW + 3600 + 31),
+        Err(TokenError::Expired)
+    );
+}
+
+#[test]
+fn weak_or_missing_secrets_are_refused() {
+    assert_eq!(
+        TokenAuthority::new(None, policy()).unwrap_err(),
+        KeyError::Missing
+    );
+    assert_eq!(
+        TokenAuthority::new(Some(b""), policy()).unwrap_err(),
+        KeyError::Missing
+    );
+    assert_eq!(
+        TokenAuthority::new(Some(&[7u8; 31]), policy()).unwrap_err(),
+        KeyError::TooShort { len: 31 }
+    );
+    assert!(TokenAuthority::new(Some(&[7u8; 32]), policy()).is_ok());
+}
+
+#[test]
+fn debug_output_hides_the_key() {
+    let s = format!("{:?}", authority());
+    assert!(!s.contains("0123456789abcdef"), "{s}");
+}

@@ -1,0 +1,195 @@
+//! Configuration: every tunable in one type, read from the Worker's `[vars]` once per
+//! request (or once per Durable Object instance), with documented defaults.
+//!
+//! Parsing is pure — it takes a lookup function — so defaults and bad values are tested on
+//! the host. Secrets (`JWT_SECRET`, `ADMIN_TOKEN`) are not part of this type: they are read
+//! where they are used and never end up in a `Debug` print.
+
+use crate::auth::password::{DEFAULT_ITERATIONS, MAX_ITERATIONS, MIN_ITERATIONS};
+use crate::auth::token::TokenPolicy;
+use crate::room::state::RoomLimits;
+
+/// Every `[vars]` key roomgate reads, with its default. The README's configuration table
+/// lists the same keys.
+pub mod keys {
+    pub const JWT_ISSUER: &str = "JWT_ISSUER";
+    pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
+    pub const TOKEN_TTL_SECONDS: &str = "TOKEN_TTL_SECONDS";
+    pub const CLOCK_LEEWAY_SECONDS: &str = "CLOCK_LEEWAY_SECONDS";
+    pub const ALLOW_QUERY_TOKEN: &str = "ALLOW_QUERY_TOKEN";
+    pub const MAX_FRAME_BYTES: &str = "MAX_FRAME_BYTES";
+    pub const PBKDF2_ITERATIONS: &str = "PBKDF2_ITERATIONS";
+}
+
+pub const DEFAULT_ISSUER: &str = "roomgate";
+pub const DEFAULT_AUDIENCE: &str = "roomgate";
+pub const DEFAULT_TOKEN_TTL_SECONDS: u64 = 3600;
+pub const DEFAULT_CLOCK_LEEWAY_SECONDS: u64 = 30;
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 * 1024;
+/// Bounds that keep a typo from producing a useless or dangerous service.
+pub const MAX_TOKEN_TTL_SECONDS: u64 = 7 * 24 * 3600;
+pub const MAX_CLOCK_LEEWAY_SECONDS: u64 = 300;
+/// The runtime refuses WebSocket messages over 1 MiB, so larger limits would be a lie.
+pub const MAX_FRAME_BYTES_LIMIT: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub tokens: TokenPolicy,
+    /// Accept `?token=` on `/ws/{room}` (URLs end up in logs; see the README).
+    pub allow_query_token: bool,
+    pub room: RoomLimits,
+    /// PBKDF2 iterations for new password hashes, and for the unknown-user decoy.
+    pub pbkdf2_iterations: u32,
+}
+
+/// A `[vars]` value that could not be used. Answered as 500 `misconfigured`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub reason: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "config {}: {}", self.key, self.reason)
+    }
+}
+
+impl Config {
+    /// Reads every key through `lookup` (a missing or empty value means "use the default").
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |key: &str| {
+            lookup(key)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let text =
+            |key: &'static str, default: &str| get(key).unwrap_or_else(|| default.to_owned());
+        let number =
+            |key: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
+                let Some(raw) = get(key) else {
+                    return Ok(default);
+                };
+                raw.parse::<u64>()
+                    .ok()
+                    .filter(|n| (min..=max).contains(n))
+                    .ok_or_else(|| ConfigError {
+                        key,
+                        reason: format!("{raw:?} is not a whole number in {min}..={max}"),
+                    })
+            };
+        let flag = |key: &'static str, default: bool| -> Result<bool, ConfigError> {
+            match get(key).as_deref().map(str::to_ascii_lowercase).as_deref() {
+                None => Ok(default),
+                Some("true" | "1" | "yes" | "on") => Ok(true),
+                Some("false" | "0" | "no" | "off") => Ok(false),
+                Some(other) => Err(ConfigError {
+                    key,
+                    reason: format!("{other:?} is not true or false"),
+                }),
+            }
+        };
+
+        Ok(Self {
+            tokens: TokenPolicy {
+                issuer: text(keys::JWT_ISSUER, DEFAULT_ISSUER),
+                audience: text(keys::JWT_AUDIENCE, DEFAULT_AUDIENCE),
+                ttl_secs: number(
+                    keys::TOKEN_TTL_SECONDS,
+                    DEFAULT_TOKEN_TTL_SECONDS,
+                    1,
+                    MAX_TOKEN_TTL_SECONDS,
+                )?,
+                leeway_secs: number(
+                    keys::CLOCK_LEEWAY_SECONDS,
+                    DEFAULT_CLOCK_LEEWAY_SECONDS,
+                    0,
+                    MAX_CLOCK_LEEWAY_SECONDS,
+                )?,
+            },
+            allow_query_token: flag(keys::ALLOW_QUERY_TOKEN, true)?,
+            room: RoomLimits {
+                max_frame_bytes: number(
+                    keys::MAX_FRAME_BYTES,
+                    DEFAULT_MAX_FRAME_BYTES as u64,
+                    64,
+                    MAX_FRAME_BYTES_LIMIT as u64,
+                )? as usize,
+            },
+            pbkdf2_iterations: number(
+                keys::PBKDF2_ITERATIONS,
+                u64::from(DEFAULT_ITERATIONS),
+                u64::from(MIN_ITERATIONS),
+                u64::from(MAX_ITERATIONS),
+            )? as u32,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = from(&[]).unwrap();
+        assert_eq!(c.tokens.issuer, "roomgate");
+        assert_eq!(c.tokens.audience, "roomgate");
+        assert_eq!(c.tokens.ttl_secs, 3600);
+        assert_eq!(c.tokens.leeway_secs, 30);
+        assert!(c.allow_query_token);
+        assert_eq!(c.room.max_frame_bytes, 16384);
+        assert_eq!(c.pbkdf2_iterations, 100_000);
+        assert_eq!(
+            from(&[("JWT_ISSUER", "  ")]).unwrap(),
+            c,
+            "blank means default"
+        );
+    }
+
+    #[test]
+    fn overrides() {
+        let c = from(&[
+            ("JWT_ISSUER", "https://id.example"),
+            ("TOKEN_TTL_SECONDS", "60"),
+            ("CLOCK_LEEWAY_SECONDS", "0"),
+            ("ALLOW_QUERY_TOKEN", "false"),
+            ("MAX_FRAME_BYTES", "1024"),
+            ("PBKDF2_ITERATIONS", "5000"),
+        ])
+        .unwrap();
+        assert_eq!(c.tokens.issuer, "https://id.example");
+        assert_eq!(c.tokens.ttl_secs, 60);
+        assert_eq!(c.tokens.leeway_secs, 0);
+        assert!(!c.allow_query_token);
+        assert_eq!(c.room.max_frame_bytes, 1024);
+        assert_eq!(c.pbkdf2_iterations, 5000);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases = [
+            ("TOKEN_TTL_SECONDS", "soon"),
+            ("TOKEN_TTL_SECONDS", "0"),
+            ("TOKEN_TTL_SECONDS", "-5"),
+            ("CLOCK_LEEWAY_SECONDS", "301"),
+            ("ALLOW_QUERY_TOKEN", "maybe"),
+            ("MAX_FRAME_BYTES", "2000000"),
+            ("PBKDF2_ITERATIONS", "100001"),
+            ("PBKDF2_ITERATIONS", "10"),
+        ];
+        for (key, value) in cases {
+            let err = from(&[(key, value)]).unwrap_err();
+            assert_eq!(err.key, key, "{key}={value}");
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! Protocol v1 on the wire: JSON text frames, and the close codes that end a socket.
+//!
+//! The full description for client authors is `docs/protocol.md`; this module is its
+//! implementation. Client frames are parsed in one pass into a flat envelope and then
+//! checked per type, so "unknown type" and "known type, wrong shape" get different error
+//! codes. A published `data` value is kept as raw JSON text ([`RawValue`]) and copied
+//! verbatim into the broadcast: the room never re-encodes user payloads.
+
+use serde::de::{Deserializer, IgnoredAny};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// The subprotocol a client offers (and the server selects) for protocol v1.
+pub const SUBPROTOCOL: &str = "roomgate.v1";
+
+/// A room member as every frame names them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: String,
+    pub name: String,
+}
+
+/// Frames the server sends.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame<'a> {
+    Welcome {
+        room: &'a str,
+        user: &'a Member,
+        members: &'a [Member],
+        expires_at: u64,
+    },
+    Message {
+        seq: u64,
+        from: &'a Member,
+        data: &'a RawValue,
+        ts: u64,
+    },
+    Join {
+        user: &'a Member,
+    },
+    Leave {
+        user: &'a Member,
+    },
+    Error {
+        code: &'a str,
+        message: &'a str,
+    },
+}
+
+impl ServerFrame<'_> {
+    /// Renders the frame as JSON text. Serializing these types cannot fail (string keys,
+    /// no maps with non-string keys, no floats), so this never returns an empty frame.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server frames always serialize")
+    }
+}
+
+/// Frames a client may send.
+#[derive(Debug)]
+pub enum ClientFrame {
+    Publish { data: Box<RawValue> },
+}
+
+/// Why a client frame was not understood; sent back as an `error` frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameError {
+    /// Not JSON, not an object, no string `type`, or a field missing or of the wrong type.
+    BadFrame(String),
+    /// A well-formed frame whose `type` this protocol version does not define.
+    UnknownType(String),
+}
+
+impl FrameError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadFrame(_) => "bad_frame",
+            Self::UnknownType(_) => "unknown_type",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Self::BadFrame(why) => why.clone(),
+            Self::UnknownType(t) => format!("unknown frame type {t:?}"),
+        }
+    }
+}
+
+/// Every field any client frame may carry; which ones are required depends on `type`.
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: String,
+    /// `Some` whenever the key is present, including `"data": null`.
+    #[serde(default, deserialize_with = "present")]
+    data: Option<Box<RawValue>>,
+    #[serde(flatten)]
+    _rest: IgnoredAny,
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
+    Box::<RawValue>::deserialize(d).map(Some)
+}
+
+/// Parses one client text frame.
+pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
+    let envelope: Envelope = serde_json::from_str(text).map_err(|e| {
+        FrameError::BadFrame(if e.is_syntax() || e.is_eof() {
+            "frame is not valid JSON".to_owned()
+        } else {
+            format!("frame must be an object with a string \"type\": {e}")
+        })
+    })?;
+    match envelope.kind.as_str() {
+        "publish" => envelope
+            .data
+            .map(|data| ClientFrame::Publish { data })
+            .ok_or_else(|| FrameError::BadFrame("publish needs a \"data\" field".to_owned())),
+        other => Err(FrameError::UnknownType(other.to_owned())),
+    }
+}
+
+/// Close codes the server uses. The table in `docs/protocol.md` mirrors this enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseCode {
+    /// 1003: a binary frame arrived; protocol v1 is text only.
+    Unsupported,
+    /// 1009: a frame was larger than the room's frame limit.
+    TooBig,
+    /// 1011: the server failed while handling this socket's frame.
+    ServerError,
+}
+
+impl CloseCode {
+    pub fn code(self) -> u16 {
+        match self {
+            Self::Unsupported => 1003,
+            Self::TooBig => 1009,
+            Self::ServerError => 1011,
+        }
+    }
+
+    /// Close reasons are short, fixed strings: the close frame's reason has a 123-byte cap.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Unsupported => "binary frames are not supported",
+            Self::TooBig => "frame too large",
+            Self::ServerError => "internal error",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_publish_with_any_json_data() {
+        for data in [
+            r#""hi""#,
+            "42",
+            "null",
+            "[1,2,3]",
+            r#"{"nested":{"x":[true,false]}}"#,
+        ] {
+            let text = format!(r#"{{"type":"publish","data":{data}}}"#);
+            match parse_client_frame(&text) {
+                Ok(ClientFrame::Publish { data: got }) => assert_eq!(got.get(), data),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn extra_fields_are_ignored() {
+        let f = parse_client_frame(r#"{"type":"publish","id":7,"data":1}"#);
+        assert!(matches!(f, Ok(ClientFrame::Publish { .. })));
+    }
+
+    #[test]
+    fn frame_error_table() {
+        let cases: &[(&str, &str)] = &[
+            ("not json", "bad_frame"),
+            ("", "bad_frame"),
+            ("{", "bad_frame"),
+            ("[1,2]", "bad_frame"),
+            ("\"publish\"", "bad_frame"),
+            ("{}", "bad_frame"),
+            (r#"{"type":7,"data":1}"#, "bad_frame"),
+            (r#"{"type":"publish"}"#, "bad_frame"),
+            (r#"{"type":"dance","data":1}"#, "unknown_type"),
+            (r#"{"type":"PUBLISH","data":1}"#, "unknown_type"),
+        ];
+        for &(text, code) in cases {
+            let err = parse_client_frame(text).unwrap_err();
+            assert_eq!(err.code(), code, "{text:?} -> {err:?}");
+            assert!(!err.message().is_empty());
+        }
+    }
+
+    #[test]
+    fn server_frames_render_exactly() {
+        let alice = Member {
+            id: "u1".into(),
+            name: "Alice".into(),
+        };
+        let data = RawValue::from_string(r#"{"text":"hi"}"#.into()).unwrap();
+        let cases = [
+            (
+                ServerFrame::Message {
+                    seq: 3,
+                    from: &alice,
+                    data: &data,
+                    ts: 1700000000123,
+                },
+                r#"{"type":"message","seq":3,"from":{"id":"u1","name":"Alice"},"data":{"text":"hi"},"ts":1700000000123}"#,
+            ),
+            (
+                ServerFrame::Join { user: &alice },
+                r#"{"type":"join","user":{"id":"u1","name":"Alice"}}"#,
+            ),
+            (
+                ServerFrame::Leave { user: &alice },
+                r#"{"type":"leave","user":{"id":"u1","name":"Alice"}}"#,
+            ),
+            (
+                ServerFrame::Welcome {
+                    room: "lobby",
+                    user: &alice,
+                    members: std::slice::from_ref(&alice),
+                    expires_at: 99,
+                },
+                r#"{"type":"welcome","room":"lobby","user":{"id":"u1","name":"Alice"},"members":[{"id":"u1","name":"Alice"}],"expires_at":99}"#,
+            ),
+            (
+                ServerFrame::Error {
+                    code: "bad_frame",
+                    message: "nope",
+                },
+                r#"{"type":"error","code":"bad_frame","message":"nope"}"#,
+            ),
+        ];
+        for (frame, want) in cases {
+            assert_eq!(frame.to_json(), want);
+        }
+    }
+
+    #[test]
+    fn close_codes() {
+        assert_eq!(CloseCode::Unsupported.code(), 1003);
+        assert_eq!(CloseCode::TooBig.code(), 1009);
+        assert_eq!(CloseCode::ServerError.code(), 1011);
+        for c in [
+            CloseCode::Unsupported,
+            CloseCode::TooBig,
+            CloseCode::ServerError,
+        ] {
+            assert!(c.reason().len() <= 123);
+        }
+    }
+}

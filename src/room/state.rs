@@ -1,0 +1,281 @@
+//! The room core: events in, effects out.
+//!
+//! A room's state is exactly its open connections (each one's identity lives in its
+//! socket's attachment, which survives hibernation) plus the sequence counter in storage.
+//! Nothing here holds state between calls: the Durable Object passes in the connections
+//! it can see right now, and this module says what to send to whom and which socket to
+//! close. That is what makes hibernation safe — an evicted and revived object computes
+//! the same answers from the same sockets.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::protocol::{parse_client_frame, ClientFrame, CloseCode, Member, ServerFrame};
+
+/// One accepted socket's identity, stored as its WebSocket attachment. Claims only: the
+/// raw token is never kept. Kept small: the platform caps an attachment at 2,048 bytes,
+/// and `sub`/`name` are bounded by the token rules to fit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    /// Random per socket; tells apart two tabs of one user.
+    pub conn_id: String,
+    pub user: Member,
+    /// Token expiry, unix seconds.
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// Set once the room has announced this connection's departure. Close and error
+    /// events can both arrive for one socket, in either order, and a server-side close is
+    /// followed by the client's close: the flag makes departure happen exactly once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub departed: bool,
+}
+
+/// Limits a room enforces on every frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomLimits {
+    /// Largest accepted text frame, in bytes.
+    pub max_frame_bytes: usize,
+}
+
+/// What a newly accepted connection causes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    /// `welcome`, to the new connection only.
+    pub welcome: String,
+    /// `join`, to everyone else — only when this is the user's first connection.
+    pub announce: Option<String>,
+}
+
+/// What a client frame causes.
+#[derive(Debug)]
+pub enum Decision {
+    /// Sequence the payload and broadcast it to every connection, the sender included.
+    Publish(Box<RawValue>),
+    /// Send this frame back to the sender only; nobody else is affected.
+    Reply(String),
+    /// Close the sender's socket.
+    Close(CloseCode),
+}
+
+/// A frame as the runtime delivered it.
+#[derive(Debug, Clone, Copy)]
+pub enum Incoming<'a> {
+    Text(&'a str),
+    Binary { len: usize },
+}
+
+/// Distinct members, in the order their first connection appears.
+pub fn members<'a>(connections: impl IntoIterator<Item = &'a Connection>) -> Vec<Member> {
+    let mut out: Vec<Member> = Vec::new();
+    for c in connections {
+        if !out.iter().any(|m| m.id == c.user.id) {
+            out.push(c.user.clone());
+        }
+    }
+    out
+}
+
+/// A connection was accepted into `room`, where `others` were already connected.
+pub fn join(room: &str, new: &Connection, others: &[Connection]) -> Joined {
+    let everyone = members(others.iter().chain(std::iter::once(new)));
+    let welcome = ServerFrame::Welcome {
+        room,
+        user: &new.user,
+        members: &everyone,
+        expires_at: new.exp,
+    }
+    .to_json();
+    let first_of_user = !others.iter().any(|c| c.user.id == new.user.id);
+    let announce = first_of_user.then(|| ServerFrame::Join { user: &new.user }.to_json());
+    Joined { welcome, announce }
+}
+
+/// A connection went away; `remaining` are the connections still open. Returns the
+/// `leave` frame for them when that was the user's last connection.
+pub fn leave(gone: &Connection, remaining: &[Connection]) -> Option<String> {
+    let still_here = remaining.iter().any(|c| c.user.id == gone.user.id);
+    (!still_here).then(|| ServerFrame::Leave { user: &gone.user }.to_json())
+}
+
+/// Decides what one client frame means. Never affects anyone but the sender unless the
+/// answer is [`Decision::Publish`].
+pub fn on_frame(frame: Incoming<'_>, limits: &RoomLimits) -> Decision {
+    let text = match frame {
+        Incoming::Binary { .. } => return Decision::Close(CloseCode::Unsupported),
+        Incoming::Text(t) if t.len() > limits.max_frame_bytes => {
+            return Decision::Close(CloseCode::TooBig)
+        }
+        Incoming::Text(t) => t,
+    };
+    match parse_client_frame(text) {
+        Ok(ClientFrame::Publish { data }) => Decision::Publish(data),
+        Err(e) => Decision::Reply(
+            ServerFrame::Error {
+                code: e.code(),
+                message: &e.message(),
+            }
+            .to_json(),
+        ),
+    }
+}
+
+/// The broadcast for a sequenced message. Rendered once and sent to every recipient as
+/// the same string.
+pub fn message(seq: u64, from: &Member, data: &RawValue, ts: u64) -> String {
+    ServerFrame::Message {
+        seq,
+        from,
+        data,
+        ts,
+    }
+    .to_json()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn conn(conn_id: &str, id: &str, name: &str) -> Connection {
+        Connection {
+            conn_id: conn_id.into(),
+            user: Member {
+                id: id.into(),
+                name: name.into(),
+            },
+            exp: 1_900_000_000,
+            jti: None,
+            departed: false,
+        }
+    }
+
+    fn json(s: &str) -> Value {
+        serde_json::from_str(s).unwrap()
+    }
+
+    const LIMITS: RoomLimits = RoomLimits {
+        max_frame_bytes: 64,
+    };
+
+    #[test]
+    fn first_connection_welcomes_and_announces() {
+        let alice = conn("c1", "u1", "Alice");
+        let j = join("lobby", &alice, &[]);
+        let w = json(&j.welcome);
+        assert_eq!(w["type"], "welcome");
+        assert_eq!(w["room"], "lobby");
+        assert_eq!(w["user"]["id"], "u1");
+        assert_eq!(w["members"].as_array().unwrap().len(), 1);
+        assert_eq!(w["expires_at"], 1_900_000_000u64);
+        assert_eq!(
+            json(j.announce.as_deref().unwrap()),
+            json(r#"{"type":"join","user":{"id":"u1","name":"Alice"}}"#)
+        );
+    }
+
+    #[test]
+    fn second_tab_is_not_a_new_member() {
+        let a1 = conn("c1", "u1", "Alice");
+        let b = conn("c2", "u2", "Bob");
+        let a2 = conn("c3", "u1", "Alice");
+        let j = join("lobby", &a2, &[a1.clone(), b.clone()]);
+        assert_eq!(j.announce, None);
+        let w = json(&j.welcome);
+        let ids: Vec<&str> = w["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["u1", "u2"]);
+    }
+
+    #[test]
+    fn leave_only_when_last_connection_goes() {
+        let a1 = conn("c1", "u1", "Alice");
+        let a2 = conn("c3", "u1", "Alice");
+        let b = conn("c2", "u2", "Bob");
+        assert_eq!(leave(&a1, &[a2.clone(), b.clone()]), None);
+        let frame = leave(&a2, std::slice::from_ref(&b)).unwrap();
+        assert_eq!(
+            json(&frame),
+            json(r#"{"type":"leave","user":{"id":"u1","name":"Alice"}}"#)
+        );
+        assert!(leave(&b, &[]).is_some());
+    }
+
+    #[test]
+    fn members_are_distinct_in_first_seen_order() {
+        let cs = [
+            conn("1", "b", "B"),
+            conn("2", "a", "A"),
+            conn("3", "b", "B"),
+        ];
+        let ids: Vec<String> = members(&cs).into_iter().map(|m| m.id).collect();
+        assert_eq!(ids, ["b", "a"]);
+    }
+
+    #[test]
+    fn frame_decisions() {
+        assert!(matches!(
+            on_frame(Incoming::Binary { len: 3 }, &LIMITS),
+            Decision::Close(CloseCode::Unsupported)
+        ));
+        let big = format!(r#"{{"type":"publish","data":"{}"}}"#, "x".repeat(64));
+        assert!(matches!(
+            on_frame(Incoming::Text(&big), &LIMITS),
+            Decision::Close(CloseCode::TooBig)
+        ));
+        match on_frame(Incoming::Text(r#"{"type":"publish","data":[1]}"#), &LIMITS) {
+            Decision::Publish(d) => assert_eq!(d.get(), "[1]"),
+            other => panic!("{other:?}"),
+        }
+        for (text, code) in [("nope", "bad_frame"), (r#"{"type":"x"}"#, "unknown_type")] {
+            match on_frame(Incoming::Text(text), &LIMITS) {
+                Decision::Reply(f) => assert_eq!(json(&f)["code"], code),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn frame_at_exact_limit_is_accepted() {
+        let pad = 64 - r#"{"type":"publish","data":""}"#.len();
+        let text = format!(r#"{{"type":"publish","data":"{}"}}"#, "x".repeat(pad));
+        assert_eq!(text.len(), 64);
+        assert!(matches!(
+            on_frame(Incoming::Text(&text), &LIMITS),
+            Decision::Publish(_)
+        ));
+    }
+
+    #[test]
+    fn message_copies_data_verbatim() {
+        let from = Member {
+            id: "u1".into(),
+            name: "Alice".into(),
+        };
+        let data = RawValue::from_string(r#"{"b":1,"a":2}"#.into()).unwrap();
+        let m = message(9, &from, &data, 5);
+        assert!(m.contains(r#""data":{"b":1,"a":2}"#), "{m}");
+        assert_eq!(json(&m)["seq"], 9);
+    }
+
+    #[test]
+    fn attachment_round_trips_and_stays_small() {
+        let c = Connection {
+            conn_id: "0123456789abcdef0123456789abcdef".into(),
+            user: Member {
+                id: "u".repeat(128),
+                name: "n".repeat(128),
+            },
+            exp: u64::MAX,
+            jti: Some("j".repeat(128)),
+            departed: true,
+        };
+        let s = serde_json::to_string(&c).unwrap();
+        assert!(s.len() < 2048, "{} bytes", s.len());
+        assert_eq!(serde_json::from_str::<Connection>(&s).unwrap(), c);
+    }
+}
