@@ -1,0 +1,147 @@
+//! The one error type of the HTTP boundary, and its one mapping to a response.
+//!
+//! Every client-facing error is JSON `{"error": "<code>", "message": "..."}` with a stable
+//! machine-readable code. Server faults answer with a generic message; their detail goes
+//! to the log (`console_error!`), never to the client.
+
+use serde::Serialize;
+use worker::{Headers, Response};
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400 `bad_request`: the body or a field is malformed.
+    BadRequest(String),
+    /// 400 `invalid_room`: the room name is outside `^[A-Za-z0-9_.-]{1,64}$`.
+    InvalidRoom,
+    /// 401 `invalid_credentials`: unknown user or wrong password (indistinguishable).
+    InvalidCredentials,
+    /// 401 `invalid_token`: missing or refused access token; the reason is safe to show.
+    InvalidToken(String),
+    /// 401 `unauthorized`: admin route without the right admin token.
+    Unauthorized,
+    /// 404 `not_found`.
+    NotFound(String),
+    /// 405 `method_not_allowed`, with the methods the route accepts.
+    MethodNotAllowed(&'static str),
+    /// 413 `payload_too_large`, with the limit in bytes.
+    PayloadTooLarge(usize),
+    /// 415 `unsupported_media_type`.
+    UnsupportedMediaType,
+    /// 426 `upgrade_required`: `/ws/{room}` without a WebSocket upgrade.
+    UpgradeRequired,
+    /// 500 `misconfigured`: a secret or `[vars]` value is missing or unusable.
+    Misconfigured(String),
+    /// 500 `internal`: anything else that went wrong on our side.
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BadRequest(_) | Self::InvalidRoom => 400,
+            Self::InvalidCredentials | Self::InvalidToken(_) | Self::Unauthorized => 401,
+            Self::NotFound(_) => 404,
+            Self::MethodNotAllowed(_) => 405,
+            Self::PayloadTooLarge(_) => 413,
+            Self::UnsupportedMediaType => 415,
+            Self::UpgradeRequired => 426,
+            Self::Misconfigured(_) | Self::Internal(_) => 500,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::InvalidRoom => "invalid_room",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidToken(_) => "invalid_token",
+            Self::Unauthorized => "unauthorized",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::UpgradeRequired => "upgrade_required",
+            Self::Misconfigured(_) => "misconfigured",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::BadRequest(m) | Self::InvalidToken(m) | Self::NotFound(m) => m.clone(),
+            Self::InvalidRoom => "room names must match ^[A-Za-z0-9_.-]{1,64}$".into(),
+            Self::InvalidCredentials => "invalid username or password".into(),
+            Self::Unauthorized => "a valid admin bearer token is required".into(),
+            Self::MethodNotAllowed(allow) => format!("method not allowed; use {allow}"),
+            Self::PayloadTooLarge(max) => format!("request body exceeds {max} bytes"),
+            Self::UnsupportedMediaType => "request body must be application/json".into(),
+            Self::UpgradeRequired => "this endpoint only accepts WebSocket upgrades".into(),
+            Self::Misconfigured(_) => "server is misconfigured; see the server log".into(),
+            Self::Internal(_) => "internal error".into(),
+        }
+    }
+
+    /// The single conversion into a response. Logs server faults with their detail.
+    pub fn into_response(self) -> Response {
+        match &self {
+            Self::Misconfigured(detail) => worker::console_error!("misconfigured: {detail}"),
+            Self::Internal(detail) => worker::console_error!("internal error: {detail}"),
+            _ => {}
+        }
+        let message = self.message();
+        let body = ErrorBody {
+            error: self.code(),
+            message: &message,
+        };
+        let headers = Headers::new();
+        let _ = headers.set("content-type", "application/json");
+        let _ = headers.set("cache-control", "no-store");
+        match &self {
+            Self::InvalidToken(_) => {
+                let _ = headers.set(
+                    "www-authenticate",
+                    r#"Bearer realm="roomgate", error="invalid_token""#,
+                );
+            }
+            Self::Unauthorized => {
+                let _ = headers.set("www-authenticate", r#"Bearer realm="roomgate-admin""#);
+            }
+            Self::MethodNotAllowed(allow) => {
+                let _ = headers.set("allow", allow);
+            }
+            Self::UpgradeRequired => {
+                let _ = headers.set("upgrade", "websocket");
+            }
+            _ => {}
+        }
+        let json = serde_json::to_string(&body).unwrap_or_default();
+        match Response::ok(json) {
+            Ok(r) => r.with_status(self.status()).with_headers(headers),
+            Err(_) => Response::error("internal error", 500).expect("static response"),
+        }
+    }
+}
+
+impl From<worker::Error> for ApiError {
+    fn from(e: worker::Error) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<crate::config::ConfigError> for ApiError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        Self::Misconfigured(e.to_string())
+    }
+}
+
+impl From<crate::auth::token::KeyError> for ApiError {
+    fn from(e: crate::auth::token::KeyError) -> Self {
+        Self::Misconfigured(e.to_string())
+    }
+}

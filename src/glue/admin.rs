@@ -1,0 +1,141 @@
+//! Admin API: user management for running roomgate in production.
+//!
+//! Guarded by `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. When the
+//! `ADMIN_TOKEN` secret is not set, every admin route answers 404, as if it did not
+//! exist: an unconfigured deployment exposes no admin surface at all.
+
+use serde::{Deserialize, Serialize};
+use worker::{Env, Method, Request, Response};
+
+use super::http::{bearer, json, read_json};
+use super::users::{normalize_username, valid_display_name, User, UserStore};
+use super::webcrypto::pbkdf2_sha256;
+use super::{config, now_secs, string_binding, ADMIN_TOKEN};
+use crate::auth::password::{check_new_password, PasswordHash, SALT_BYTES};
+use crate::auth::secret::{ct_eq, random_bytes, random_id};
+use crate::error::ApiError;
+
+const MAX_ADMIN_BODY: usize = 4 * 1024;
+
+/// Routes `/admin/...` (the segments after `admin`).
+pub async fn route(req: Request, env: &Env, rest: &[&str]) -> Result<Response, ApiError> {
+    authorize(&req, env)?;
+    match (req.method(), rest) {
+        (Method::Get, ["users"]) => list(env).await,
+        (_, ["users"]) => Err(ApiError::MethodNotAllowed("GET")),
+        (Method::Put, ["users", username]) => put_user(req, env, username).await,
+        (Method::Delete, ["users", username]) => delete_user(env, username).await,
+        (_, ["users", _]) => Err(ApiError::MethodNotAllowed("PUT, DELETE")),
+        _ => Err(ApiError::NotFound("no such admin route".into())),
+    }
+}
+
+fn authorize(req: &Request, env: &Env) -> Result<(), ApiError> {
+    let Some(expected) = string_binding(env, ADMIN_TOKEN).filter(|t| !t.is_empty()) else {
+        return Err(ApiError::NotFound("not found".into()));
+    };
+    let presented = bearer(req)?.unwrap_or_default();
+    if ct_eq(expected.as_bytes(), presented.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+fn username(raw: &str) -> Result<String, ApiError> {
+    normalize_username(raw)
+        .ok_or_else(|| ApiError::BadRequest("usernames are 1-64 characters of [a-z0-9_.-]".into()))
+}
+
+#[derive(Deserialize)]
+struct PutUser {
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Serialize)]
+struct UserBody<'a> {
+    user: &'a User,
+    created: bool,
+}
+
+async fn put_user(mut req: Request, env: &Env, raw: &str) -> Result<Response, ApiError> {
+    let username = username(raw)?;
+    let body: PutUser = read_json(&mut req, MAX_ADMIN_BODY).await?;
+    if let Some(name) = &body.name {
+        if !valid_display_name(name) {
+            return Err(ApiError::BadRequest(
+                "name must be 1-64 characters without control characters".into(),
+            ));
+        }
+    }
+    let store = UserStore::new(env)?;
+    let Some(password) = body.password else {
+        // No password: only a rename of an existing user makes sense.
+        let name = body.name.ok_or_else(|| {
+            ApiError::BadRequest("give a password (to create or reset) and/or a name".into())
+        })?;
+        return match store.rename(&username, &name).await? {
+            Some(user) => json(
+                200,
+                &UserBody {
+                    user: &user,
+                    created: false,
+                },
+            ),
+            None => Err(ApiError::BadRequest(
+                "user does not exist; a password is required to create it".into(),
+            )),
+        };
+    };
+    check_new_password(&password).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+
+    let iterations = config(env)?.pbkdf2_iterations;
+    let salt = random_bytes::<SALT_BYTES>().to_vec();
+    let hash = pbkdf2_sha256(password.as_bytes(), &salt, iterations).await?;
+    let encoded = PasswordHash {
+        iterations,
+        salt,
+        hash,
+    }
+    .encode();
+    // Keep the current display name on a password reset that does not name one.
+    let name = match body.name {
+        Some(name) => name,
+        None => store
+            .find(&username)
+            .await?
+            .map(|u| u.name)
+            .unwrap_or_else(|| username.clone()),
+    };
+    let (user, created) = store
+        .upsert(&random_id(), &username, &name, &encoded, now_secs())
+        .await?;
+    json(
+        if created { 201 } else { 200 },
+        &UserBody {
+            user: &user,
+            created,
+        },
+    )
+}
+
+async fn delete_user(env: &Env, raw: &str) -> Result<Response, ApiError> {
+    let username = username(raw)?;
+    if UserStore::new(env)?.delete(&username).await? {
+        Ok(Response::empty()?.with_status(204))
+    } else {
+        Err(ApiError::NotFound(format!("no user {username:?}")))
+    }
+}
+
+async fn list(env: &Env) -> Result<Response, ApiError> {
+    #[derive(Serialize)]
+    struct Users {
+        users: Vec<User>,
+    }
+    let users = UserStore::new(env)?.list().await?;
+    json(200, &Users { users })
+}

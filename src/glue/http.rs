@@ -1,0 +1,67 @@
+//! HTTP helpers shared by the handlers: JSON responses and bounded JSON bodies.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use worker::{Headers, Request, Response};
+
+use crate::error::ApiError;
+
+/// A JSON response with `status`. API responses carry credentials or user data, so none
+/// of them may be cached.
+pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    headers.set("cache-control", "no-store")?;
+    let text = serde_json::to_string(body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Response::ok(text)?
+        .with_status(status)
+        .with_headers(headers))
+}
+
+/// Reads a JSON body of at most `max` bytes into `T`.
+///
+/// 415 unless `Content-Type` is `application/json` (parameters such as `charset` allowed);
+/// 413 when the declared or actual length exceeds `max`; 400 when the JSON is malformed
+/// or does not have `T`'s shape.
+pub async fn read_json<T: DeserializeOwned>(req: &mut Request, max: usize) -> Result<T, ApiError> {
+    let content_type = req.headers().get("content-type")?.unwrap_or_default();
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if !media_type.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    // Refuse on the declared length before reading anything; check again after reading
+    // for bodies sent without one (chunked).
+    let declared = req
+        .headers()
+        .get("content-length")?
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(ApiError::PayloadTooLarge(max));
+    }
+    let body = req.bytes().await?;
+    if body.len() > max {
+        return Err(ApiError::PayloadTooLarge(max));
+    }
+    serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(if e.is_syntax() || e.is_eof() {
+            "request body is not valid JSON".to_owned()
+        } else {
+            format!("request body has the wrong shape: {e}")
+        })
+    })
+}
+
+/// The token of an `Authorization: Bearer <token>` header, if present. The scheme is
+/// case-insensitive (RFC 7235).
+pub fn bearer(req: &Request) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("authorization")? else {
+        return Ok(None);
+    };
+    let value = value.trim();
+    let token = value
+        .get(..7)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+        .map(|_| value[7..].trim().to_owned())
+        .filter(|t| !t.is_empty());
+    Ok(token)
+}

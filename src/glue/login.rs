@@ -1,0 +1,79 @@
+//! `POST /login`: username + password against D1, answered with a signed access token.
+//!
+//! An unknown user and a wrong password get the same 401 body, and cost the same PBKDF2
+//! work (the unknown user is checked against a decoy hash), so neither the answer nor its
+//! timing tells whether an account exists. The password is never logged or stored.
+
+use serde::{Deserialize, Serialize};
+use worker::{Env, Request, Response};
+
+use super::http::{json, read_json};
+use super::users::{normalize_username, UserStore};
+use super::webcrypto::pbkdf2_sha256;
+use super::{config, now_secs, token_authority};
+use crate::auth::password::PasswordHash;
+use crate::auth::secret::random_id;
+use crate::error::ApiError;
+use crate::room::protocol::Member;
+
+/// Largest accepted login body.
+pub const MAX_LOGIN_BODY: usize = 4 * 1024;
+
+#[derive(Deserialize)]
+struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct LoginResponse<'a> {
+    token: &'a str,
+    token_type: &'static str,
+    expires_in: u64,
+    user: &'a Member,
+}
+
+pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
+    let config = config(env)?;
+    // Refuse to run at all with a weak or missing key, before touching credentials.
+    let tokens = token_authority(env, &config)?;
+    let body: LoginRequest = read_json(&mut req, MAX_LOGIN_BODY).await?;
+
+    let store = UserStore::new(env)?;
+    let found = match normalize_username(&body.username) {
+        Some(username) => store.credentials(&username).await?,
+        None => None,
+    };
+    let (stored, user) = match found {
+        Some(c) => {
+            let hash = PasswordHash::parse(&c.password_hash)
+                .map_err(|e| ApiError::Internal(format!("user {}: {e}", c.id)))?;
+            (
+                hash,
+                Some(Member {
+                    id: c.id,
+                    name: c.name,
+                }),
+            )
+        }
+        None => (PasswordHash::decoy(config.pbkdf2_iterations), None),
+    };
+    let derived = pbkdf2_sha256(body.password.as_bytes(), &stored.salt, stored.iterations).await?;
+    let user = match (stored.matches(&derived), user) {
+        (true, Some(user)) => user,
+        _ => return Err(ApiError::InvalidCredentials),
+    };
+
+    let issued = tokens
+        .issue(&user.id, &user.name, &random_id(), now_secs())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    json(
+        200,
+        &LoginResponse {
+            token: &issued.token,
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+            user: &user,
+        },
+    )
+}

@@ -1,0 +1,50 @@
+//! roomgate: authenticated realtime rooms on Cloudflare Workers.
+//!
+//! This file holds only the entry point and the router. The three parts a reader looks
+//! for:
+//! - [`auth`]: tokens, password hashes, secrets — plain Rust, host-tested;
+//! - [`room`]: membership, fan-out decisions, the wire protocol — plain Rust, host-tested;
+//! - [`glue`]: handlers, the `Room` Durable Object, D1 and WebCrypto — runtime only,
+//!   tested end to end in `tests/`.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod glue;
+pub mod room;
+
+use serde_json::json;
+use worker::{event, Context, Env, Method, Request, Response};
+
+use crate::error::ApiError;
+use crate::glue::{admin, gate, http, login};
+
+pub use crate::glue::room_object::Room;
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    Ok(route(req, &env)
+        .await
+        .unwrap_or_else(ApiError::into_response))
+}
+
+async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
+    let path = req.path();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (req.method(), segments.as_slice()) {
+        (Method::Get, ["healthz"]) => http::json(200, &json!({"status": "ok"})),
+        (_, ["healthz"]) => Err(ApiError::MethodNotAllowed("GET")),
+        (Method::Post, ["login"]) => login::handle(req, env).await,
+        (_, ["login"]) => Err(ApiError::MethodNotAllowed("POST")),
+        // The room is everything after `/ws/`, so `/ws/a/b` is the invalid room `a/b`.
+        (Method::Get, ["ws", room @ ..]) => gate::connect(req, env, &room.join("/")).await,
+        (_, ["ws", ..]) => Err(ApiError::MethodNotAllowed("GET")),
+        (_, ["admin", rest @ ..]) => admin::route(req, env, rest).await,
+        _ => Err(ApiError::NotFound(format!("no route for {path}"))),
+    }
+}
