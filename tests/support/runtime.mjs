@@ -24,7 +24,14 @@ const config = unstable_readConfig({ config: configPath });
 const { workerOptions } = unstable_getMiniflareWorkerOptions(configPath);
 const state = opts.stateDir;
 
+// stdout carries exactly one line (the URL); the test process stops reading after it.
+// Everything else — workerd's own output included — goes to stderr (the log file).
+process.stdout.on("error", () => {});
 const mf = new Miniflare({
+  handleRuntimeStdio(stdout, stderr) {
+    stdout.pipe(process.stderr);
+    stderr.pipe(process.stderr);
+  },
   ...workerOptions,
   name: config.name,
   modules: true,
@@ -46,20 +53,34 @@ const mf = new Miniflare({
 });
 
 let stopping = false;
-async function stop(code) {
+// Safety net: however node exits, take workerd down with it. The test harness starts
+// this script as the leader of its own process group, and workerd inherits the group.
+process.on("exit", () => {
+  try {
+    if (process.env.ROOMGATE_RUNTIME_PGID_LEADER === "1") process.kill(-process.pid, "SIGKILL");
+  } catch {}
+});
+async function stop(code, why) {
   if (stopping) return;
   stopping = true;
+  console.error(`runtime: stopping (${why})`);
+  // Miniflare does not hold the event loop open while workerd shuts down; without this
+  // timer node exits mid-dispose and leaves workerd orphaned.
+  setInterval(() => {}, 1000);
   try {
     await mf.dispose();
+    console.error("runtime: stopped");
+  } catch (err) {
+    console.error("runtime: dispose failed:", err);
   } finally {
     process.exit(code);
   }
 }
-process.stdin.on("end", () => stop(0));
-process.stdin.on("error", () => stop(0));
+process.stdin.on("end", () => stop(0, "stdin closed"));
+process.stdin.on("error", () => stop(0, "stdin error"));
 process.stdin.resume();
-process.on("SIGTERM", () => stop(0));
-process.on("SIGINT", () => stop(0));
+process.on("SIGTERM", () => stop(0, "SIGTERM"));
+process.on("SIGINT", () => stop(0, "SIGINT"));
 
 try {
   const url = await mf.ready;
@@ -74,5 +95,5 @@ try {
   process.stdout.write(JSON.stringify({ url: url.origin }) + "\n");
 } catch (err) {
   console.error("runtime failed to start:", err);
-  await stop(1);
+  await stop(1, "start failed");
 }
