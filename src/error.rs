@@ -115,9 +115,6 @@ impl ApiError {
             Self::MethodNotAllowed(allow) => {
                 let _ = headers.set("allow", allow);
             }
-            Self::UpgradeRequired => {
-                let _ = headers.set("upgrade", "websocket");
-            }
             _ => {}
         }
         let json = serde_json::to_string(&body).unwrap_or_default();

@@ -98,15 +98,18 @@ mod tests {
         )
     }
 
+    /// (subprotocols, bearer, query token) → (token, transport, roomgate.v1 selected).
+    type Case<'a> = (
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<(&'a str, Transport, bool)>,
+    );
+
     #[test]
     fn transport_order_and_selection() {
         use Transport::*;
-        let cases: &[(
-            Option<&str>,
-            Option<&str>,
-            Option<&str>,
-            Option<(&str, Transport, bool)>,
-        )] = &[
+        let cases: &[Case] = &[
             (
                 Some("roomgate.v1, bearer.P"),
                 Some("H"),

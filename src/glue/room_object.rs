@@ -27,7 +27,8 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS room_meta (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 )";
-const NEXT_SEQ: &str = "INSERT INTO room_meta (key, value) VALUES ('seq', 1)
+/// Durable counters: `seq` (messages) and `joined` (connections, for member order).
+const BUMP: &str = "INSERT INTO room_meta (key, value) VALUES (?1, 1)
     ON CONFLICT(key) DO UPDATE SET value = value + 1
     RETURNING value";
 
@@ -108,6 +109,7 @@ impl Room {
         let pair = WebSocketPair::new()?;
         let conn = Connection {
             conn_id: random_id(),
+            joined: self.bump("joined")?,
             user: Member {
                 id: handoff.identity.sub,
                 name: handoff.identity.name,
@@ -148,7 +150,7 @@ impl Room {
         };
         match state::on_frame(incoming, &limits) {
             Decision::Publish(data) => {
-                let seq = self.next_seq()?;
+                let seq = self.bump("seq")?;
                 let frame = state::message(seq, &conn.user, &data, now_millis());
                 broadcast(&self.live().sockets, &frame);
             }
@@ -158,18 +160,24 @@ impl Room {
         Ok(())
     }
 
-    /// Next message sequence number, durably incremented in one synchronous statement.
-    fn next_seq(&self) -> Result<u64> {
+    /// Increments the durable counter `key` and returns its new value, in one
+    /// synchronous statement (no `await`: nothing can interleave with the caller).
+    fn bump(&self, key: &str) -> Result<u64> {
         #[derive(Deserialize)]
         struct Row {
             value: i64,
         }
-        let row: Row = self.state.storage().sql().exec(NEXT_SEQ, None)?.one()?;
-        u64::try_from(row.value).map_err(|_| worker::Error::RustError("negative seq".into()))
+        let row: Row = self
+            .state
+            .storage()
+            .sql()
+            .exec(BUMP, vec![key.into()])?
+            .one()?;
+        u64::try_from(row.value).map_err(|_| worker::Error::RustError("negative counter".into()))
     }
 
-    /// Every live socket with its identity, in accept order. Sockets already departed
-    /// (closing) are left out, and so is `except` (a connection id).
+    /// Every live socket with its identity. Sockets already departed (closing) are left
+    /// out, and so is `except` (a connection id).
     fn live_except(&self, except: Option<&str>) -> Live {
         let mut live = Live::default();
         for ws in self.state.get_websockets() {

@@ -19,6 +19,9 @@ use super::protocol::{parse_client_frame, ClientFrame, CloseCode, Member, Server
 pub struct Connection {
     /// Random per socket; tells apart two tabs of one user.
     pub conn_id: String,
+    /// Position in the room's order of arrival (1 for the room's first connection ever).
+    /// The runtime lists sockets in no documented order, so members are sorted by this.
+    pub joined: u64,
     pub user: Member,
     /// Token expiry, unix seconds.
     pub exp: u64,
@@ -65,10 +68,12 @@ pub enum Incoming<'a> {
     Binary { len: usize },
 }
 
-/// Distinct members, in the order their first connection appears.
+/// Distinct members, in the order of their earliest connection (by `joined`).
 pub fn members<'a>(connections: impl IntoIterator<Item = &'a Connection>) -> Vec<Member> {
+    let mut sorted: Vec<&Connection> = connections.into_iter().collect();
+    sorted.sort_by_key(|c| c.joined);
     let mut out: Vec<Member> = Vec::new();
-    for c in connections {
+    for c in sorted {
         if !out.iter().any(|m| m.id == c.user.id) {
             out.push(c.user.clone());
         }
@@ -140,6 +145,7 @@ mod tests {
     fn conn(conn_id: &str, id: &str, name: &str) -> Connection {
         Connection {
             conn_id: conn_id.into(),
+            joined: conn_id.bytes().map(u64::from).sum(),
             user: Member {
                 id: id.into(),
                 name: name.into(),
@@ -206,11 +212,12 @@ mod tests {
     }
 
     #[test]
-    fn members_are_distinct_in_first_seen_order() {
+    fn members_are_distinct_in_order_of_arrival() {
+        // Listed newest first, as the runtime may hand them over.
         let cs = [
-            conn("1", "b", "B"),
-            conn("2", "a", "A"),
             conn("3", "b", "B"),
+            conn("2", "a", "A"),
+            conn("1", "b", "B"),
         ];
         let ids: Vec<String> = members(&cs).into_iter().map(|m| m.id).collect();
         assert_eq!(ids, ["b", "a"]);
@@ -266,6 +273,7 @@ mod tests {
     fn attachment_round_trips_and_stays_small() {
         let c = Connection {
             conn_id: "0123456789abcdef0123456789abcdef".into(),
+            joined: u64::MAX,
             user: Member {
                 id: "u".repeat(128),
                 name: "n".repeat(128),

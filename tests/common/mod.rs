@@ -287,6 +287,7 @@ impl Server {
                 HeaderValue::from_str(v).unwrap(),
             );
         }
+        let (sent_url, sent_headers) = (req.uri().to_string(), req.headers().clone());
         match tokio_tungstenite::connect_async(req).await {
             Ok((ws, response)) => Ok(Client {
                 ws,
@@ -297,11 +298,28 @@ impl Server {
             }),
             Err(WsError::Http(response)) => {
                 let (parts, body) = response.into_parts();
-                let body = body
+                let status = parts.status.as_u16();
+                let mut body = body
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
                     .unwrap_or_default();
+                // tungstenite keeps only the body bytes that arrived together with the
+                // response head, so a refusal's body can be cut short. Replay the
+                // identical request over plain HTTP to read all of it.
+                if serde_json::from_str::<Value>(&body).is_err() {
+                    let mut replay = self.http().get(sent_url.replacen("ws", "http", 1));
+                    for (k, v) in &sent_headers {
+                        replay = replay.header(k.as_str(), v.as_bytes());
+                    }
+                    let res = replay.send().await.unwrap();
+                    assert_eq!(
+                        res.status().as_u16(),
+                        status,
+                        "replayed refusal changed status"
+                    );
+                    body = res.text().await.unwrap();
+                }
                 Err(Refused {
-                    status: parts.status.as_u16(),
+                    status,
                     headers: parts.headers,
                     json: serde_json::from_str(&body).unwrap_or(Value::Null),
                     body,

@@ -16,6 +16,10 @@ import {
   unstable_splitSqlQuery,
 } from "wrangler";
 
+// stdout carries exactly one line (the URL). wrangler's helpers print notices with
+// console.log/info (e.g. "Using secrets defined in .dev.vars"): send those to stderr.
+console.log = console.info = console.warn = console.error;
+
 const opts = JSON.parse(process.argv[2] ?? "{}");
 const root = new URL("../..", import.meta.url).pathname;
 const configPath = join(root, "wrangler.toml");
@@ -24,8 +28,8 @@ const config = unstable_readConfig({ config: configPath });
 const { workerOptions } = unstable_getMiniflareWorkerOptions(configPath);
 const state = opts.stateDir;
 
-// stdout carries exactly one line (the URL); the test process stops reading after it.
-// Everything else — workerd's own output included — goes to stderr (the log file).
+// The test process stops reading stdout after the URL line; workerd's own output goes to
+// stderr (the log file).
 process.stdout.on("error", () => {});
 const mf = new Miniflare({
   handleRuntimeStdio(stdout, stderr) {
