@@ -31,6 +31,9 @@ fn run(cmd: &mut Command, what: &str) -> Output {
         .env("PATH", path_with_node_bin())
         .env("WRANGLER_SEND_METRICS", "false")
         .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+        // The dry-run summary prints at wrangler's default level ("log"); a caller's
+        // WRANGLER_LOG=warn would hide it.
+        .env("WRANGLER_LOG", "log")
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("{what}: could not start: {e}"));
