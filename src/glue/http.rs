@@ -21,8 +21,8 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
 /// Reads a JSON body of at most `max` bytes into `T`.
 ///
 /// 415 unless `Content-Type` is `application/json` (parameters such as `charset` allowed);
-/// 413 when the declared or actual length exceeds `max`; 400 when the JSON is malformed
-/// or does not have `T`'s shape.
+/// 413 when the declared or actual length exceeds `max`; 400 when the body is not a JSON
+/// object, or does not have `T`'s shape.
 pub async fn read_json<T: DeserializeOwned>(req: &mut Request, max: usize) -> Result<T, ApiError> {
     let content_type = req.headers().get("content-type")?.unwrap_or_default();
     let media_type = content_type.split(';').next().unwrap_or("").trim();
@@ -41,6 +41,13 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request, max: usize) -> Re
     let body = req.bytes().await?;
     if body.len() > max {
         return Err(ApiError::PayloadTooLarge(max));
+    }
+    // serde's derived structs also accept a JSON array of the fields in order; the API
+    // speaks objects only, so anything that does not open with `{` is refused.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::BadRequest(
+            "request body must be a JSON object".to_owned(),
+        ));
     }
     serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(if e.is_syntax() || e.is_eof() {
