@@ -18,74 +18,20 @@ fn alice() -> (&'static str, &'static str, &'static str) {
 }
 
 /// `POST /login` with a raw body and optional content type.
-async fn post_login(content_type: Option<&str>, body: impl Into<reqwest::Body>) -> Response {
+async fn post_login(content_type: Option<&str>, body: impl Into<reqwest::Body>) -> Reply {
     let s = server();
     let mut req = s.http().post(format!("{}/login", s.url)).body(body);
     if let Some(ct) = content_type {
         req = req.header("content-type", ct);
     }
-    Response::from(req.send().await.unwrap()).await
-}
-
-/// What a test looks at in a response.
-#[derive(Debug)]
-struct Response {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    text: String,
-    json: Value,
-}
-
-impl Response {
-    async fn from(res: reqwest::Response) -> Self {
-        let status = res.status().as_u16();
-        let headers = res.headers().clone();
-        let text = res.text().await.unwrap();
-        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Response {
-            status,
-            headers,
-            text,
-            json,
-        }
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().unwrap())
-    }
-
-    /// Asserts status, JSON error code, a message, and the JSON content type.
-    fn expect_error(&self, status: u16, code: &str, case: &str) {
-        assert_eq!(
-            (self.status, self.json["error"].as_str()),
-            (status, Some(code)),
-            "{case}: body {}",
-            self.text
-        );
-        assert!(
-            self.json["message"].is_string(),
-            "{case}: no message: {}",
-            self.text
-        );
-        assert_eq!(
-            self.json.as_object().map(|o| o.len()),
-            Some(2),
-            "{case}: error body has exactly error and message: {}",
-            self.text
-        );
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/json"),
-            "{case}"
-        );
-    }
+    Reply::from(req.send().await.unwrap()).await
 }
 
 #[tokio::test]
 async fn success_body_shape() {
     let s = server();
     let (user, password, name) = alice();
-    let res = Response::from(s.login(user, password).await).await;
+    let res = Reply::from(s.login(user, password).await).await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.header("content-type"), Some("application/json"));
     assert_eq!(res.header("cache-control"), Some("no-store"));
@@ -155,7 +101,7 @@ async fn usernames_are_case_insensitive() {
     let (user, password, name) = alice();
     let id = s.user_id(user).await;
     for spelling in ["ALICE", "Alice", "aLiCe"] {
-        let res = Response::from(s.login(spelling, password).await).await;
+        let res = Reply::from(s.login(spelling, password).await).await;
         assert_eq!(res.status, 200, "{spelling}: {}", res.text);
         assert_eq!(
             res.json["user"]["id"].as_str(),
@@ -337,16 +283,16 @@ fn dechunk(mut rest: &str) -> String {
 async fn wrong_password_and_unknown_user_are_indistinguishable() {
     let s = server();
     let (user, _, _) = alice();
-    let wrong = Response::from(s.login(user, "not-alices-password").await).await;
-    let unknown = Response::from(s.login("nobody-here", "not-alices-password").await).await;
-    let invalid_name = Response::from(s.login("bad name!", "whatever-password").await).await;
+    let wrong = Reply::from(s.login(user, "not-alices-password").await).await;
+    let unknown = Reply::from(s.login("nobody-here", "not-alices-password").await).await;
+    let invalid_name = Reply::from(s.login("bad name!", "whatever-password").await).await;
     wrong.expect_error(401, "invalid_credentials", "wrong password");
     unknown.expect_error(401, "invalid_credentials", "unknown user");
     invalid_name.expect_error(401, "invalid_credentials", "unacceptable username");
     assert_eq!(wrong.text, unknown.text, "bodies differ");
     assert_eq!(wrong.text, invalid_name.text, "bodies differ");
     // Another user's password is just a wrong password.
-    let crossed = Response::from(s.login(user, USERS[1].1).await).await;
+    let crossed = Reply::from(s.login(user, USERS[1].1).await).await;
     assert_eq!(crossed.status, 401);
     assert_eq!(crossed.text, wrong.text);
 }
@@ -359,7 +305,7 @@ async fn login_only_accepts_post() {
         reqwest::Method::PUT,
         reqwest::Method::DELETE,
     ] {
-        let res = Response::from(
+        let res = Reply::from(
             s.http()
                 .request(method.clone(), format!("{}/login", s.url))
                 .send()
@@ -407,7 +353,7 @@ async fn issued_token_joins_a_room() {
 async fn unknown_path_is_json_not_found() {
     let s = server();
     for path in ["/nope", "/login/extra", "/", "/healthz/x"] {
-        let res = Response::from(
+        let res = Reply::from(
             s.http()
                 .get(format!("{}{path}", s.url))
                 .send()
@@ -422,7 +368,7 @@ async fn unknown_path_is_json_not_found() {
 #[tokio::test]
 async fn healthz() {
     let s = server();
-    let res = Response::from(
+    let res = Reply::from(
         s.http()
             .get(format!("{}/healthz", s.url))
             .send()
@@ -434,7 +380,7 @@ async fn healthz() {
     assert_eq!(res.json, json!({"status": "ok"}));
     assert_eq!(res.header("content-type"), Some("application/json"));
 
-    let res = Response::from(
+    let res = Reply::from(
         s.http()
             .post(format!("{}/healthz", s.url))
             .send()

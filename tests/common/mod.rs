@@ -475,6 +475,62 @@ impl Client {
     }
 }
 
+/// An HTTP response as a test looks at it: status, headers, raw text, and the JSON (or
+/// `Null` when the body is not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Reply {
+    pub async fn from(res: reqwest::Response) -> Self {
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    /// Asserts status, JSON error code, a message, nothing else in the body, and the
+    /// JSON content type.
+    pub fn expect_error(&self, status: u16, code: &str, case: &str) {
+        assert_eq!(
+            (self.status, self.json["error"].as_str()),
+            (status, Some(code)),
+            "{case}: body {}",
+            self.text
+        );
+        assert!(
+            self.json["message"].is_string(),
+            "{case}: no message: {}",
+            self.text
+        );
+        assert_eq!(
+            self.json.as_object().map(|o| o.len()),
+            Some(2),
+            "{case}: error body has exactly error and message: {}",
+            self.text
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "{case}"
+        );
+    }
+}
+
 /// Decodes a JWT's payload without verifying it (to read `sub`, `exp`, ...).
 pub fn claims_of(token: &str) -> Value {
     let payload = token.split('.').nth(1).expect("jwt payload");
