@@ -152,7 +152,9 @@ impl Room {
             Decision::Publish(data) => {
                 let seq = self.bump("seq")?;
                 let frame = state::message(seq, &conn.user, &data, now_millis());
-                broadcast(&self.live().sockets, &frame);
+                // Every socket, without reading attachments: per-recipient work on the
+                // hot path stays one send. A socket that is closing just fails its send.
+                broadcast(&self.state.get_websockets(), &frame);
             }
             Decision::Reply(frame) => ws.send_with_str(&frame)?,
             Decision::Close(code) => self.close(ws, code),
