@@ -7,5 +7,6 @@
 
 pub mod password;
 pub mod secret;
+pub mod throttle;
 pub mod token;
 pub mod transport;
