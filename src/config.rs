@@ -6,6 +6,7 @@
 //! where they are used and never end up in a `Debug` print.
 
 use crate::auth::password::{DEFAULT_ITERATIONS, MAX_ITERATIONS, MIN_ITERATIONS};
+use crate::auth::throttle::ThrottlePolicy;
 use crate::auth::token::TokenPolicy;
 use crate::room::state::RoomLimits;
 
@@ -19,6 +20,8 @@ pub mod keys {
     pub const ALLOW_QUERY_TOKEN: &str = "ALLOW_QUERY_TOKEN";
     pub const MAX_FRAME_BYTES: &str = "MAX_FRAME_BYTES";
     pub const PBKDF2_ITERATIONS: &str = "PBKDF2_ITERATIONS";
+    pub const LOGIN_MAX_FAILURES: &str = "LOGIN_MAX_FAILURES";
+    pub const LOGIN_WINDOW_SECONDS: &str = "LOGIN_WINDOW_SECONDS";
 }
 
 pub const DEFAULT_ISSUER: &str = "roomgate";
@@ -31,6 +34,11 @@ pub const MAX_TOKEN_TTL_SECONDS: u64 = 7 * 24 * 3600;
 pub const MAX_CLOCK_LEEWAY_SECONDS: u64 = 300;
 /// The runtime refuses WebSocket messages over 1 MiB, so larger limits would be a lie.
 pub const MAX_FRAME_BYTES_LIMIT: usize = 1024 * 1024;
+/// Failed logins per username, and per client address, within the window before 429.
+pub const DEFAULT_LOGIN_MAX_FAILURES: u64 = 5;
+pub const DEFAULT_LOGIN_WINDOW_SECONDS: u64 = 60;
+pub const MAX_LOGIN_MAX_FAILURES: u64 = 1000;
+pub const MAX_LOGIN_WINDOW_SECONDS: u64 = 24 * 3600;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -40,6 +48,8 @@ pub struct Config {
     pub room: RoomLimits,
     /// PBKDF2 iterations for new password hashes, and for the unknown-user decoy.
     pub pbkdf2_iterations: u32,
+    /// Failed-login limit, per username and per client address.
+    pub login_throttle: ThrottlePolicy,
 }
 
 /// A `[vars]` value that could not be used. Answered as 500 `misconfigured`.
@@ -122,6 +132,20 @@ impl Config {
                 u64::from(MIN_ITERATIONS),
                 u64::from(MAX_ITERATIONS),
             )? as u32,
+            login_throttle: ThrottlePolicy {
+                max_failures: number(
+                    keys::LOGIN_MAX_FAILURES,
+                    DEFAULT_LOGIN_MAX_FAILURES,
+                    1,
+                    MAX_LOGIN_MAX_FAILURES,
+                )? as u32,
+                window_secs: number(
+                    keys::LOGIN_WINDOW_SECONDS,
+                    DEFAULT_LOGIN_WINDOW_SECONDS,
+                    1,
+                    MAX_LOGIN_WINDOW_SECONDS,
+                )?,
+            },
         })
     }
 }
@@ -149,6 +173,8 @@ mod tests {
         assert!(c.allow_query_token);
         assert_eq!(c.room.max_frame_bytes, 16384);
         assert_eq!(c.pbkdf2_iterations, 100_000);
+        assert_eq!(c.login_throttle.max_failures, 5);
+        assert_eq!(c.login_throttle.window_secs, 60);
         assert_eq!(
             from(&[("JWT_ISSUER", "  ")]).unwrap(),
             c,
@@ -165,6 +191,8 @@ mod tests {
             ("ALLOW_QUERY_TOKEN", "false"),
             ("MAX_FRAME_BYTES", "1024"),
             ("PBKDF2_ITERATIONS", "5000"),
+            ("LOGIN_MAX_FAILURES", "1"),
+            ("LOGIN_WINDOW_SECONDS", "2"),
         ])
         .unwrap();
         assert_eq!(c.tokens.issuer, "https://id.example");
@@ -173,6 +201,8 @@ mod tests {
         assert!(!c.allow_query_token);
         assert_eq!(c.room.max_frame_bytes, 1024);
         assert_eq!(c.pbkdf2_iterations, 5000);
+        assert_eq!(c.login_throttle.max_failures, 1);
+        assert_eq!(c.login_throttle.window_secs, 2);
     }
 
     #[test]
@@ -186,6 +216,11 @@ mod tests {
             ("MAX_FRAME_BYTES", "2000000"),
             ("PBKDF2_ITERATIONS", "100001"),
             ("PBKDF2_ITERATIONS", "10"),
+            ("LOGIN_MAX_FAILURES", "0"),
+            ("LOGIN_MAX_FAILURES", "1001"),
+            ("LOGIN_MAX_FAILURES", "five"),
+            ("LOGIN_WINDOW_SECONDS", "0"),
+            ("LOGIN_WINDOW_SECONDS", "86401"),
         ];
         for (key, value) in cases {
             let err = from(&[(key, value)]).unwrap_err();

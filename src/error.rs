@@ -29,6 +29,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     /// 426 `upgrade_required`: `/ws/{room}` without a WebSocket upgrade.
     UpgradeRequired,
+    /// 429 `too_many_attempts`: too many failed logins for the username or the client
+    /// address; `Retry-After` says when to try again (whole seconds, at least 1).
+    TooManyAttempts { retry_after_secs: u64 },
     /// 500 `misconfigured`: a secret or `[vars]` value is missing or unusable.
     Misconfigured(String),
     /// 500 `internal`: anything else that went wrong on our side.
@@ -51,6 +54,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => 413,
             Self::UnsupportedMediaType => 415,
             Self::UpgradeRequired => 426,
+            Self::TooManyAttempts { .. } => 429,
             Self::Misconfigured(_) | Self::Internal(_) => 500,
         }
     }
@@ -67,6 +71,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::UpgradeRequired => "upgrade_required",
+            Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::Misconfigured(_) => "misconfigured",
             Self::Internal(_) => "internal",
         }
@@ -82,6 +87,9 @@ impl ApiError {
             Self::PayloadTooLarge(max) => format!("request body exceeds {max} bytes"),
             Self::UnsupportedMediaType => "request body must be application/json".into(),
             Self::UpgradeRequired => "this endpoint only accepts WebSocket upgrades".into(),
+            Self::TooManyAttempts { retry_after_secs } => {
+                format!("too many failed logins; try again in {retry_after_secs} s")
+            }
             Self::Misconfigured(_) => "server is misconfigured; see the server log".into(),
             Self::Internal(_) => "internal error".into(),
         }
@@ -114,6 +122,9 @@ impl ApiError {
             }
             Self::MethodNotAllowed(allow) => {
                 let _ = headers.set("allow", allow);
+            }
+            Self::TooManyAttempts { retry_after_secs } => {
+                let _ = headers.set("retry-after", &retry_after_secs.to_string());
             }
             _ => {}
         }

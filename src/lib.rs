@@ -19,6 +19,7 @@ use worker::{event, Context, Env, Method, Request, Response};
 use crate::error::ApiError;
 use crate::glue::{admin, gate, http, login};
 
+pub use crate::glue::login_limiter::LoginLimiter;
 pub use crate::glue::room_object::Room;
 
 #[event(start)]

@@ -3,11 +3,16 @@
 //! An unknown user and a wrong password get the same 401 body, and cost the same PBKDF2
 //! work (the unknown user is checked against a decoy hash), so neither the answer nor its
 //! timing tells whether an account exists. The password is never logged or stored.
+//!
+//! Failed logins are limited per username and per client address (`CF-Connecting-IP`) by
+//! `login_limiter`: a locked key is refused with 429 before any PBKDF2 work, and every
+//! outcome is reported afterwards. Unknown users count exactly like wrong passwords.
 
 use serde::{Deserialize, Serialize};
 use worker::{Env, Request, Response};
 
 use super::http::{json, read_json};
+use super::login_limiter::LoginThrottle;
 use super::users::{normalize_username, UserStore};
 use super::webcrypto::pbkdf2_sha256;
 use super::{config, now_secs, token_authority};
@@ -38,6 +43,12 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
     // Refuse to run at all with a weak or missing key, before touching credentials.
     let tokens = token_authority(env, &config)?;
     let body: LoginRequest = read_json(&mut req, MAX_LOGIN_BODY).await?;
+    let throttle = LoginThrottle::new(
+        env,
+        normalize_username(&body.username).as_deref(),
+        req.headers().get("cf-connecting-ip")?.as_deref(),
+    )?;
+    throttle.check().await?;
 
     let store = UserStore::new(env)?;
     let found = match normalize_username(&body.username) {
@@ -59,10 +70,11 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
         None => (PasswordHash::decoy(config.pbkdf2_iterations), None),
     };
     let derived = pbkdf2_sha256(body.password.as_bytes(), &stored.salt, stored.iterations).await?;
-    let user = match (stored.matches(&derived), user) {
-        (true, Some(user)) => user,
-        _ => return Err(ApiError::InvalidCredentials),
-    };
+    let matched = stored.matches(&derived);
+    let user = user.filter(|_| matched);
+    // Reported either way; 429 instead if the limit was reached meanwhile.
+    throttle.commit(user.is_some()).await?;
+    let user = user.ok_or(ApiError::InvalidCredentials)?;
 
     let issued = tokens
         .issue(&user.id, &user.name, &random_id(), now_secs())

@@ -10,6 +10,7 @@ pub mod gate;
 pub mod handoff;
 pub mod http;
 pub mod login;
+pub mod login_limiter;
 pub mod room_object;
 pub mod users;
 pub mod webcrypto;
@@ -23,6 +24,7 @@ use crate::error::ApiError;
 /// Binding names, as declared in `wrangler.toml`.
 pub const DB_BINDING: &str = "DB";
 pub const ROOMS_BINDING: &str = "ROOMS";
+pub const LOGIN_LIMITER_BINDING: &str = "LOGIN_LIMITER";
 pub const JWT_SECRET: &str = "JWT_SECRET";
 pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
 
