@@ -19,7 +19,14 @@ pub mod keys {
     pub const CLOCK_LEEWAY_SECONDS: &str = "CLOCK_LEEWAY_SECONDS";
     pub const ALLOW_QUERY_TOKEN: &str = "ALLOW_QUERY_TOKEN";
     pub const MAX_FRAME_BYTES: &str = "MAX_FRAME_BYTES";
+    pub const EXPIRY_WARNING_SECONDS: &str = "EXPIRY_WARNING_SECONDS";
     pub const PBKDF2_ITERATIONS: &str = "PBKDF2_ITERATIONS";
+    pub const MAX_TOKEN_LIFETIME_SECONDS: &str = "MAX_TOKEN_LIFETIME_SECONDS";
+    pub const JWT_SECRET_KID: &str = "JWT_SECRET_KID";
+    pub const JWT_SIGNING_KID: &str = "JWT_SIGNING_KID";
+    pub const TRUSTED_ISSUERS: &str = "TRUSTED_ISSUERS";
+    pub const ROOMS_OPEN_BY_DEFAULT: &str = "ROOMS_OPEN_BY_DEFAULT";
+    pub const ALLOWED_ORIGINS: &str = "ALLOWED_ORIGINS";
     pub const LOGIN_MAX_FAILURES: &str = "LOGIN_MAX_FAILURES";
     pub const LOGIN_WINDOW_SECONDS: &str = "LOGIN_WINDOW_SECONDS";
 }
@@ -32,8 +39,14 @@ pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 * 1024;
 /// Bounds that keep a typo from producing a useless or dangerous service.
 pub const MAX_TOKEN_TTL_SECONDS: u64 = 7 * 24 * 3600;
 pub const MAX_CLOCK_LEEWAY_SECONDS: u64 = 300;
+/// Longest accepted `exp - iat`, for every issuer.
+pub const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS: u64 = 24 * 3600;
+pub const MAX_MAX_TOKEN_LIFETIME_SECONDS: u64 = 30 * 24 * 3600;
 /// The runtime refuses WebSocket messages over 1 MiB, so larger limits would be a lie.
 pub const MAX_FRAME_BYTES_LIMIT: usize = 1024 * 1024;
+/// `expiring` goes out this long before a socket's token expires (0: never).
+pub const DEFAULT_EXPIRY_WARNING_SECONDS: u64 = 60;
+pub const MAX_EXPIRY_WARNING_SECONDS: u64 = 24 * 3600;
 /// Failed logins per username, and per client address, within the window before 429.
 pub const DEFAULT_LOGIN_MAX_FAILURES: u64 = 5;
 pub const DEFAULT_LOGIN_WINDOW_SECONDS: u64 = 60;
@@ -50,6 +63,21 @@ pub struct Config {
     pub pbkdf2_iterations: u32,
     /// Failed-login limit, per username and per client address.
     pub login_throttle: ThrottlePolicy,
+    /// Where the keyring comes from besides the secrets (see `auth::keyring`).
+    pub keys: KeyConfig,
+    /// Whether a token without a `rooms` claim may enter every room.
+    pub rooms_open_by_default: bool,
+    /// Browser origins allowed to open sockets; `None`: any (the check is off).
+    pub allowed_origins: Option<Vec<String>>,
+}
+
+/// Non-secret keyring settings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct KeyConfig {
+    pub secret_kid: Option<String>,
+    pub signing_kid: Option<String>,
+    /// `TRUSTED_ISSUERS` as JSON text.
+    pub trusted_issuers: Option<String>,
 }
 
 /// A `[vars]` value that could not be used. Answered as 500 `misconfigured`.
@@ -116,6 +144,12 @@ impl Config {
                     0,
                     MAX_CLOCK_LEEWAY_SECONDS,
                 )?,
+                max_lifetime_secs: number(
+                    keys::MAX_TOKEN_LIFETIME_SECONDS,
+                    DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+                    60,
+                    MAX_MAX_TOKEN_LIFETIME_SECONDS,
+                )?,
             },
             allow_query_token: flag(keys::ALLOW_QUERY_TOKEN, true)?,
             room: RoomLimits {
@@ -125,6 +159,12 @@ impl Config {
                     64,
                     MAX_FRAME_BYTES_LIMIT as u64,
                 )? as usize,
+                expiry_warning_secs: number(
+                    keys::EXPIRY_WARNING_SECONDS,
+                    DEFAULT_EXPIRY_WARNING_SECONDS,
+                    0,
+                    MAX_EXPIRY_WARNING_SECONDS,
+                )?,
             },
             pbkdf2_iterations: number(
                 keys::PBKDF2_ITERATIONS,
@@ -146,6 +186,18 @@ impl Config {
                     MAX_LOGIN_WINDOW_SECONDS,
                 )?,
             },
+            keys: KeyConfig {
+                secret_kid: get(keys::JWT_SECRET_KID),
+                signing_kid: get(keys::JWT_SIGNING_KID),
+                trusted_issuers: get(keys::TRUSTED_ISSUERS),
+            },
+            rooms_open_by_default: flag(keys::ROOMS_OPEN_BY_DEFAULT, true)?,
+            allowed_origins: get(keys::ALLOWED_ORIGINS).map(|list| {
+                list.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            }),
         })
     }
 }
@@ -172,7 +224,12 @@ mod tests {
         assert_eq!(c.tokens.leeway_secs, 30);
         assert!(c.allow_query_token);
         assert_eq!(c.room.max_frame_bytes, 16384);
+        assert_eq!(c.room.expiry_warning_secs, 60);
         assert_eq!(c.pbkdf2_iterations, 100_000);
+        assert_eq!(c.tokens.max_lifetime_secs, 86_400);
+        assert!(c.rooms_open_by_default);
+        assert_eq!(c.allowed_origins, None);
+        assert_eq!(c.keys, KeyConfig::default());
         assert_eq!(c.login_throttle.max_failures, 5);
         assert_eq!(c.login_throttle.window_secs, 60);
         assert_eq!(
@@ -190,6 +247,7 @@ mod tests {
             ("CLOCK_LEEWAY_SECONDS", "0"),
             ("ALLOW_QUERY_TOKEN", "false"),
             ("MAX_FRAME_BYTES", "1024"),
+            ("EXPIRY_WARNING_SECONDS", "0"),
             ("PBKDF2_ITERATIONS", "5000"),
             ("LOGIN_MAX_FAILURES", "1"),
             ("LOGIN_WINDOW_SECONDS", "2"),
@@ -200,6 +258,7 @@ mod tests {
         assert_eq!(c.tokens.leeway_secs, 0);
         assert!(!c.allow_query_token);
         assert_eq!(c.room.max_frame_bytes, 1024);
+        assert_eq!(c.room.expiry_warning_secs, 0);
         assert_eq!(c.pbkdf2_iterations, 5000);
         assert_eq!(c.login_throttle.max_failures, 1);
         assert_eq!(c.login_throttle.window_secs, 2);
@@ -214,8 +273,12 @@ mod tests {
             ("CLOCK_LEEWAY_SECONDS", "301"),
             ("ALLOW_QUERY_TOKEN", "maybe"),
             ("MAX_FRAME_BYTES", "2000000"),
+            ("EXPIRY_WARNING_SECONDS", "86401"),
+            ("EXPIRY_WARNING_SECONDS", "soon"),
             ("PBKDF2_ITERATIONS", "100001"),
             ("PBKDF2_ITERATIONS", "10"),
+            ("MAX_TOKEN_LIFETIME_SECONDS", "59"),
+            ("ROOMS_OPEN_BY_DEFAULT", "sometimes"),
             ("LOGIN_MAX_FAILURES", "0"),
             ("LOGIN_MAX_FAILURES", "1001"),
             ("LOGIN_MAX_FAILURES", "five"),

@@ -19,6 +19,10 @@ pub enum ApiError {
     InvalidToken(String),
     /// 401 `unauthorized`: admin route without the right admin token.
     Unauthorized,
+    /// 403 `room_forbidden`: the token's `rooms` claim does not grant this room.
+    RoomForbidden,
+    /// 403 `origin_forbidden`: a browser `Origin` outside `ALLOWED_ORIGINS`.
+    OriginForbidden,
     /// 404 `not_found`.
     NotFound(String),
     /// 405 `method_not_allowed`, with the methods the route accepts.
@@ -27,6 +31,10 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     /// 415 `unsupported_media_type`.
     UnsupportedMediaType,
+    /// 414 `uri_too_long`: the URL is longer than the gate reads.
+    UriTooLong(usize),
+    /// 431 `header_too_large`: a header the gate reads is longer than it accepts.
+    HeaderTooLarge(&'static str),
     /// 426 `upgrade_required`: `/ws/{room}` without a WebSocket upgrade.
     UpgradeRequired,
     /// 429 `too_many_attempts`: too many failed logins for the username or the client
@@ -49,10 +57,13 @@ impl ApiError {
         match self {
             Self::BadRequest(_) | Self::InvalidRoom => 400,
             Self::InvalidCredentials | Self::InvalidToken(_) | Self::Unauthorized => 401,
+            Self::RoomForbidden | Self::OriginForbidden => 403,
             Self::NotFound(_) => 404,
             Self::MethodNotAllowed(_) => 405,
             Self::PayloadTooLarge(_) => 413,
             Self::UnsupportedMediaType => 415,
+            Self::UriTooLong(_) => 414,
+            Self::HeaderTooLarge(_) => 431,
             Self::UpgradeRequired => 426,
             Self::TooManyAttempts { .. } => 429,
             Self::Misconfigured(_) | Self::Internal(_) => 500,
@@ -66,10 +77,14 @@ impl ApiError {
             Self::InvalidCredentials => "invalid_credentials",
             Self::InvalidToken(_) => "invalid_token",
             Self::Unauthorized => "unauthorized",
+            Self::RoomForbidden => "room_forbidden",
+            Self::OriginForbidden => "origin_forbidden",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::UriTooLong(_) => "uri_too_long",
+            Self::HeaderTooLarge(_) => "header_too_large",
             Self::UpgradeRequired => "upgrade_required",
             Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::Misconfigured(_) => "misconfigured",
@@ -86,6 +101,10 @@ impl ApiError {
             Self::MethodNotAllowed(allow) => format!("method not allowed; use {allow}"),
             Self::PayloadTooLarge(max) => format!("request body exceeds {max} bytes"),
             Self::UnsupportedMediaType => "request body must be application/json".into(),
+            Self::RoomForbidden => "the token does not grant this room".into(),
+            Self::OriginForbidden => "this origin may not open sockets here".into(),
+            Self::UriTooLong(max) => format!("URL longer than {max} bytes"),
+            Self::HeaderTooLarge(name) => format!("header {name} is too large"),
             Self::UpgradeRequired => "this endpoint only accepts WebSocket upgrades".into(),
             Self::TooManyAttempts { retry_after_secs } => {
                 format!("too many failed logins; try again in {retry_after_secs} s")

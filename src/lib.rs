@@ -17,10 +17,11 @@ use serde_json::json;
 use worker::{event, Context, Env, Method, Request, Response};
 
 use crate::error::ApiError;
-use crate::glue::{admin, gate, http, login};
+use crate::glue::{admin, gate, http, jwks, login, tickets};
 
 pub use crate::glue::login_limiter::LoginLimiter;
 pub use crate::glue::room_object::Room;
+pub use crate::glue::tickets::TicketBox;
 
 #[event(start)]
 fn start() {
@@ -42,6 +43,10 @@ async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
         (_, ["healthz"]) => Err(ApiError::MethodNotAllowed("GET")),
         (Method::Post, ["login"]) => login::handle(req, env).await,
         (_, ["login"]) => Err(ApiError::MethodNotAllowed("POST")),
+        (Method::Get, [".well-known", "jwks.json"]) => jwks::handle(env),
+        (_, [".well-known", "jwks.json"]) => Err(ApiError::MethodNotAllowed("GET")),
+        (Method::Post, ["ws-ticket"]) => tickets::issue(req, env).await,
+        (_, ["ws-ticket"]) => Err(ApiError::MethodNotAllowed("POST")),
         // The room is everything after `/ws/`, so `/ws/a/b` is the invalid room `a/b`.
         (Method::Get, ["ws", room @ ..]) => gate::connect(req, env, &room.join("/")).await,
         (_, ["ws", ..]) => Err(ApiError::MethodNotAllowed("GET")),

@@ -78,7 +78,8 @@ async fn login(username: &str, password: &str) -> Reply {
     Reply::from(server().login(username, password).await).await
 }
 
-/// Asserts `user` is a user object with exactly id, username, name and created_at.
+/// Asserts `user` is a user object with exactly id, username, name, created_at and rooms
+/// (the room grants put in the user's tokens; `null` when none are set).
 fn expect_user_shape(user: &Value, case: &str) {
     let mut keys: Vec<&str> = user
         .as_object()
@@ -89,7 +90,7 @@ fn expect_user_shape(user: &Value, case: &str) {
     keys.sort();
     assert_eq!(
         keys,
-        ["created_at", "id", "name", "username"],
+        ["created_at", "id", "name", "rooms", "username"],
         "{case}: {user}"
     );
     assert!(

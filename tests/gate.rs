@@ -278,7 +278,7 @@ async fn time_claims_within_the_leeway_are_accepted() {
         ("expired 10s ago", json!({"exp": n - 10})),
         ("nbf 10s ahead", json!({"nbf": n + 10})),
         ("iat 10s ahead", json!({"iat": n + 10})),
-        ("no nbf, no iat", json!({"nbf": null, "iat": null})),
+        ("no nbf", json!({"nbf": null})),
     ];
     for (case, changes) in cases {
         let token = signed("leeway-user", changes);

@@ -5,8 +5,15 @@
 //! randomness ([`secret`]). The Worker glue supplies what only the runtime has — the clock,
 //! WebCrypto's PBKDF2 and the bindings — and calls in here for every decision.
 
+pub mod grants;
+pub mod keyring;
+pub mod keys;
 pub mod password;
+pub mod revocation;
 pub mod secret;
+#[cfg(test)]
+pub mod test_crypto;
 pub mod throttle;
+pub mod ticket;
 pub mod token;
 pub mod transport;

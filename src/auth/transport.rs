@@ -41,6 +41,13 @@ pub struct UpgradeAuth<'a> {
     pub query_token: Option<&'a str>,
 }
 
+/// The subprotocol to select in the 101: `roomgate.v1` whenever the client offered it.
+pub fn selected_protocol(protocols: Option<&str>) -> Option<&'static str> {
+    protocols
+        .is_some_and(|p| p.split(',').any(|p| p.trim() == SUBPROTOCOL))
+        .then_some(SUBPROTOCOL)
+}
+
 /// Finds the token by the transport order above. `None` means "no token at all".
 pub fn find_credential(offer: UpgradeAuth<'_>, allow_query_token: bool) -> Option<Credential> {
     let offered: Vec<&str> = offer
@@ -52,8 +59,8 @@ pub fn find_credential(offer: UpgradeAuth<'_>, allow_query_token: bool) -> Optio
                 .collect()
         })
         .unwrap_or_default();
-    let speaks_v1 = offered.contains(&SUBPROTOCOL);
-    let selected_protocol = speaks_v1.then_some(SUBPROTOCOL);
+    let selected_protocol = selected_protocol(offer.protocols);
+    let speaks_v1 = selected_protocol.is_some();
     let credential = |token: &str, transport| Credential {
         token: token.to_owned(),
         transport,

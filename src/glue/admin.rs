@@ -1,4 +1,5 @@
-//! Admin API: user management for running roomgate in production.
+//! Admin API: user management for running roomgate in production, and the room
+//! controls (kick a user, revoke a token or user — `revocation`).
 //!
 //! Guarded by `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. When the
 //! `ADMIN_TOKEN` secret is not set, every admin route answers 404, as if it did not
@@ -8,9 +9,10 @@ use serde::{Deserialize, Serialize};
 use worker::{Env, Method, Request, Response};
 
 use super::http::{bearer, json, read_json};
-use super::users::{normalize_username, valid_display_name, User, UserStore};
+use super::users::{normalize_username, valid_display_name, Grants, User, UserStore};
 use super::webcrypto::pbkdf2_sha256;
 use super::{config, now_secs, string_binding, ADMIN_TOKEN};
+use crate::auth::grants::valid_patterns;
 use crate::auth::password::{check_new_password, PasswordHash, SALT_BYTES};
 use crate::auth::secret::{ct_eq, random_bytes, random_id};
 use crate::error::ApiError;
@@ -26,6 +28,10 @@ pub async fn route(req: Request, env: &Env, rest: &[&str]) -> Result<Response, A
         (Method::Put, ["users", username]) => put_user(req, env, username).await,
         (Method::Delete, ["users", username]) => delete_user(env, username).await,
         (_, ["users", _]) => Err(ApiError::MethodNotAllowed("PUT, DELETE")),
+        (Method::Post, ["rooms", room, "kick"]) => kick(req, env, room).await,
+        (_, ["rooms", _, "kick"]) => Err(ApiError::MethodNotAllowed("POST")),
+        (Method::Post, ["revoke"]) => super::revocation::handle(req, env).await,
+        (_, ["revoke"]) => Err(ApiError::MethodNotAllowed("POST")),
         _ => Err(ApiError::NotFound("no such admin route".into())),
     }
 }
@@ -53,6 +59,16 @@ struct PutUser {
     password: Option<String>,
     #[serde(default)]
     name: Option<String>,
+    /// Absent: unchanged (none on create); `null`: no `rooms` claim; an array: grants.
+    #[serde(default, deserialize_with = "present")]
+    rooms: Option<Option<Vec<String>>>,
+}
+
+/// `Some(value)` whenever the key is present, so `null` can be told from absent.
+fn present<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<Vec<String>>>, D::Error> {
+    Option::<Vec<String>>::deserialize(d).map(Some)
 }
 
 #[derive(Serialize)]
@@ -71,13 +87,27 @@ async fn put_user(mut req: Request, env: &Env, raw: &str) -> Result<Response, Ap
             ));
         }
     }
+    if let Some(Some(patterns)) = &body.rooms {
+        if !valid_patterns(patterns) {
+            return Err(ApiError::BadRequest(
+                "rooms must be at most 64 room names or prefixes ending in *".into(),
+            ));
+        }
+    }
+    let grants: Option<Grants> = body.rooms.clone().flatten().map(Grants);
+    let rooms = body.rooms.as_ref().map(|_| grants.as_ref());
     let store = UserStore::new(env)?;
     let Some(password) = body.password else {
-        // No password: only a rename of an existing user makes sense.
-        let name = body.name.ok_or_else(|| {
-            ApiError::BadRequest("give a password (to create or reset) and/or a name".into())
-        })?;
-        return match store.rename(&username, &name).await? {
+        // No password: only a profile change of an existing user makes sense.
+        if body.name.is_none() && rooms.is_none() {
+            return Err(ApiError::BadRequest(
+                "give a password (to create or reset), a name and/or rooms".into(),
+            ));
+        }
+        return match store
+            .update_profile(&username, body.name.as_deref(), rooms)
+            .await?
+        {
             Some(user) => json(
                 200,
                 &UserBody {
@@ -111,7 +141,7 @@ async fn put_user(mut req: Request, env: &Env, raw: &str) -> Result<Response, Ap
             .unwrap_or_else(|| username.clone()),
     };
     let (user, created) = store
-        .upsert(&random_id(), &username, &name, &encoded, now_secs())
+        .upsert(&random_id(), &username, &name, &encoded, rooms, now_secs())
         .await?;
     json(
         if created { 201 } else { 200 },
@@ -138,4 +168,35 @@ async fn list(env: &Env) -> Result<Response, ApiError> {
     }
     let users = UserStore::new(env)?.list().await?;
     json(200, &Users { users })
+}
+
+/// `POST /admin/rooms/{room}/kick` `{"user_id": ...}`: closes that user's sockets in the
+/// room with 4003 `kicked`. Not a ban: the user may connect again.
+async fn kick(mut req: Request, env: &Env, room: &str) -> Result<Response, ApiError> {
+    #[derive(Deserialize)]
+    struct Kick {
+        user_id: String,
+    }
+    #[derive(Serialize)]
+    struct Kicked<'a> {
+        room: &'a str,
+        user_id: &'a str,
+        closed: usize,
+    }
+    if !crate::room::is_valid_room_name(room) {
+        return Err(ApiError::InvalidRoom);
+    }
+    let body: Kick = read_json(&mut req, MAX_ADMIN_BODY).await?;
+    if body.user_id.is_empty() || body.user_id.len() > crate::auth::token::MAX_SUB_BYTES {
+        return Err(ApiError::BadRequest("user_id must be 1-128 bytes".into()));
+    }
+    let closed = super::room_control::kick(env, room, &body.user_id).await?;
+    json(
+        200,
+        &Kicked {
+            room,
+            user_id: &body.user_id,
+            closed,
+        },
+    )
 }

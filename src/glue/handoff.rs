@@ -50,6 +50,7 @@ mod tests {
                 name: "Zoë 🌟".into(),
                 exp: 1_900_000_000,
                 jti: Some("j".into()),
+                rooms: Some(vec!["lobby".into()]),
             },
             protocol: Some("roomgate.v1".into()),
         };

@@ -14,7 +14,7 @@ use worker::{Env, Request, Response};
 use super::http::{json, read_json};
 use super::login_limiter::LoginThrottle;
 use super::users::{normalize_username, UserStore};
-use super::webcrypto::pbkdf2_sha256;
+use super::webcrypto::{pbkdf2_sha256, WebCrypto};
 use super::{config, now_secs, token_authority};
 use crate::auth::password::PasswordHash;
 use crate::auth::secret::random_id;
@@ -42,6 +42,11 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
     let config = config(env)?;
     // Refuse to run at all with a weak or missing key, before touching credentials.
     let tokens = token_authority(env, &config)?;
+    if tokens.signing_kid().is_none() {
+        return Err(ApiError::Misconfigured(
+            "no signing key: set JWT_SECRET or JWT_KEYS".into(),
+        ));
+    }
     let body: LoginRequest = read_json(&mut req, MAX_LOGIN_BODY).await?;
     let throttle = LoginThrottle::new(
         env,
@@ -55,6 +60,7 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
         Some(username) => store.credentials(&username).await?,
         None => None,
     };
+    let grants = found.as_ref().and_then(|c| c.rooms.clone());
     let (stored, user) = match found {
         Some(c) => {
             let hash = PasswordHash::parse(&c.password_hash)
@@ -77,7 +83,15 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
     let user = user.ok_or(ApiError::InvalidCredentials)?;
 
     let issued = tokens
-        .issue(&user.id, &user.name, &random_id(), now_secs())
+        .issue(
+            &user.id,
+            &user.name,
+            &random_id(),
+            grants.as_ref().map(|g| g.0.as_slice()),
+            now_secs(),
+            &WebCrypto,
+        )
+        .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     json(
         200,

@@ -9,23 +9,37 @@ pub mod admin;
 pub mod gate;
 pub mod handoff;
 pub mod http;
+pub mod jwks;
 pub mod login;
 pub mod login_limiter;
+pub mod revocation;
+pub mod room_control;
+pub mod room_expiry;
 pub mod room_object;
+pub mod room_registry;
+pub mod tickets;
 pub mod users;
 pub mod webcrypto;
 
+use std::cell::RefCell;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::rc::Rc;
+
 use worker::Env;
 
-use crate::auth::token::TokenAuthority;
+use crate::auth::keyring::{self, KeySources};
+use crate::auth::token::Keyring;
 use crate::config::Config;
 use crate::error::ApiError;
 
 /// Binding names, as declared in `wrangler.toml`.
 pub const DB_BINDING: &str = "DB";
 pub const ROOMS_BINDING: &str = "ROOMS";
+pub const TICKETS_BINDING: &str = "TICKETS";
 pub const LOGIN_LIMITER_BINDING: &str = "LOGIN_LIMITER";
 pub const JWT_SECRET: &str = "JWT_SECRET";
+pub const JWT_KEYS: &str = "JWT_KEYS";
 pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
 
 /// Current time in unix seconds, from the runtime's clock. In workerd this clock only
@@ -38,9 +52,16 @@ pub fn now_millis() -> u64 {
     worker::Date::now().as_millis()
 }
 
-/// A string binding (`[vars]`, `.dev.vars` or a secret), if bound.
+/// A string binding (`[vars]`, `.dev.vars` or a secret), if bound. A `[vars]` value
+/// written as a TOML table or array arrives as a JS object; it is handed over as JSON text.
 pub fn string_binding(env: &Env, name: &str) -> Option<String> {
-    env.var(name).ok().map(|v| v.to_string())
+    match env.var(name) {
+        Ok(v) => Some(v.to_string()),
+        Err(_) => env
+            .object_var::<serde_json::Value>(name)
+            .ok()
+            .map(|v| v.to_string()),
+    }
 }
 
 /// The request's configuration, read once.
@@ -48,11 +69,40 @@ pub fn config(env: &Env) -> Result<Config, ApiError> {
     Ok(Config::from_lookup(|k| string_binding(env, k))?)
 }
 
-/// The token signer/verifier, or 500 `misconfigured` when `JWT_SECRET` is missing or weak.
-pub fn token_authority(env: &Env, config: &Config) -> Result<TokenAuthority, ApiError> {
+thread_local! {
+    /// The keyring built for this isolate, with a fingerprint of what it was built from.
+    /// Parsing JWKs (RSA keys especially) costs far more than a token check, and secrets
+    /// and vars only change with a new deployment (a new isolate), so it is built once.
+    static KEYRING: RefCell<Option<(u64, Rc<Keyring>)>> = const { RefCell::new(None) };
+}
+
+/// The keyring (own keys + trusted issuers), or 500 `misconfigured` when no usable key is
+/// configured (`JWT_SECRET` missing or under 32 bytes, a bad JWK, ...).
+pub fn token_authority(env: &Env, config: &Config) -> Result<Rc<Keyring>, ApiError> {
     let secret = string_binding(env, JWT_SECRET);
-    Ok(TokenAuthority::new(
-        secret.as_deref().map(str::as_bytes),
+    let own_keys = string_binding(env, JWT_KEYS);
+    let mut hasher = DefaultHasher::new();
+    (&secret, &own_keys, &config.keys).hash(&mut hasher);
+    format!("{:?}", config.tokens).hash(&mut hasher);
+    let fingerprint = hasher.finish();
+    if let Some(ring) = KEYRING.with_borrow(|c| {
+        c.as_ref()
+            .filter(|(f, _)| *f == fingerprint)
+            .map(|(_, r)| r.clone())
+    }) {
+        return Ok(ring);
+    }
+    let ring = Rc::new(keyring::build(
         config.tokens.clone(),
-    )?)
+        KeySources {
+            jwt_secret: secret.as_deref(),
+            jwt_secret_kid: config.keys.secret_kid.as_deref(),
+            jwt_keys: own_keys.as_deref(),
+            signing_kid: config.keys.signing_kid.as_deref(),
+            trusted_issuers: config.keys.trusted_issuers.as_deref(),
+        },
+        |name| string_binding(env, name),
+    )?);
+    KEYRING.set(Some((fingerprint, ring.clone())));
+    Ok(ring)
 }

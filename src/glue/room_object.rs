@@ -8,51 +8,99 @@
 //!
 //! Sequencing and fan-out happen without an `await` in between: the SQLite API is
 //! synchronous, so no other event can interleave and every client sees one total order.
+//!
+//! This file holds the socket lifecycle (accept, frames, presence). Token lifetimes —
+//! the alarm, `expiring`, 4001, `refresh` — are in `room_expiry`; the Worker's internal
+//! requests (kick, revocation push) and the registry of active rooms in `room_control`.
+//! Only the Worker can reach this object (through the `ROOMS` binding), and it tells the
+//! object what it wants by path: `/connect`, `/kick`, `/revoke`.
+
+use std::cell::Cell;
 
 use serde::Deserialize;
 use worker::{
-    console_error, durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
-    WebSocketIncomingMessage, WebSocketPair,
+    console_error, durable_object, DurableObject, Env, Method, Request, Response, Result, State,
+    WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
 
 use super::handoff::{Handoff, HANDOFF_HEADER};
-use super::{now_millis, string_binding};
+use super::room_control::{CONNECT_PATH, KICK_PATH, REVOKE_PATH};
+use super::{now_millis, now_secs, string_binding};
 use crate::auth::secret::random_id;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::room::expiry::ExpiryPolicy;
 use crate::room::protocol::{CloseCode, Member};
-use crate::room::state::{self, Connection, Decision, Incoming, RoomLimits};
+use crate::room::state::{self, Connection, Decision, Incoming};
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS room_meta (
-    key TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-)";
-/// Durable counters: `seq` (messages) and `joined` (connections, for member order).
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS room_meta (
+        key TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    )",
+    // The room's own name (a Durable Object does not know the name it was created
+    // from), for the registry and for grant checks on refresh.
+    "CREATE TABLE IF NOT EXISTS room_name (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        name TEXT NOT NULL
+    )",
+    // Revocations pushed to this room, checked on every new socket (`room_control`).
+    "CREATE TABLE IF NOT EXISTS revoked (
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        until INTEGER NOT NULL,
+        PRIMARY KEY (kind, value)
+    )",
+];
+/// Durable counters: `seq` (messages), `joined` (connections, for member order) and
+/// `activations` (registry marks, see `room_registry`).
 const BUMP: &str = "INSERT INTO room_meta (key, value) VALUES (?1, 1)
     ON CONFLICT(key) DO UPDATE SET value = value + 1
     RETURNING value";
 
 #[durable_object]
 pub struct Room {
-    state: State,
+    pub(super) state: State,
+    pub(super) env: Env,
     /// Read from `[vars]` once per instance (an instance lives until eviction); an
     /// unusable value is reported on every event rather than silently defaulted.
-    limits: std::result::Result<RoomLimits, String>,
+    config: std::result::Result<Config, String>,
+    /// Registrations in flight (`room_control::activate`). The one thing kept in memory,
+    /// on purpose: it describes requests still running in this instance, and an instance
+    /// cannot be evicted while one runs.
+    pub(super) activating: Cell<u32>,
 }
 
 impl DurableObject for Room {
     fn new(state: State, env: Env) -> Self {
-        let limits = Config::from_lookup(|k| string_binding(&env, k))
-            .map(|c| c.room)
-            .map_err(|e| e.to_string());
-        if let Err(e) = state.storage().sql().exec(SCHEMA, None) {
-            console_error!("room schema: {e}");
+        let config = Config::from_lookup(|k| string_binding(&env, k)).map_err(|e| e.to_string());
+        for statement in SCHEMA {
+            if let Err(e) = state.storage().sql().exec(statement, None) {
+                console_error!("room schema: {e}");
+            }
         }
-        Self { state, limits }
+        Self {
+            state,
+            env,
+            config,
+            activating: Cell::new(0),
+        }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        Ok(self.accept(&req).unwrap_or_else(ApiError::into_response))
+        let path = req.path();
+        let answer = match (req.method(), path.as_str()) {
+            (Method::Get, CONNECT_PATH) => self.accept(&req).await,
+            (Method::Post, KICK_PATH) => self.on_kick(req).await,
+            (Method::Post, REVOKE_PATH) => self.on_revoke(req).await,
+            _ => Err(ApiError::NotFound(format!("no room route {path}"))),
+        };
+        Ok(answer.unwrap_or_else(ApiError::into_response))
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.on_alarm().await;
+        Response::empty()
     }
 
     async fn websocket_message(
@@ -60,7 +108,7 @@ impl DurableObject for Room {
         ws: WebSocket,
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
-        if let Err(e) = self.on_message(&ws, &message) {
+        if let Err(e) = self.on_message(&ws, &message).await {
             console_error!("room message: {e}");
             self.close(&ws, CloseCode::ServerError);
         }
@@ -82,41 +130,65 @@ impl DurableObject for Room {
         };
         let _ = ws.close(Some(echo), Some("closing"));
         self.depart(&ws);
+        self.deactivate_if_empty().await;
         Ok(())
     }
 
     async fn websocket_error(&self, ws: WebSocket, error: worker::Error) -> Result<()> {
         console_error!("room socket error: {error}");
         self.depart(&ws);
+        self.deactivate_if_empty().await;
         Ok(())
     }
 }
 
 impl Room {
-    /// Accepts the socket the gate vouched for: attachment, `welcome`, `join`.
-    fn accept(&self, req: &Request) -> std::result::Result<Response, ApiError> {
+    pub(super) fn config(&self) -> std::result::Result<&Config, ApiError> {
+        self.config
+            .as_ref()
+            .map_err(|e| ApiError::Misconfigured(e.clone()))
+    }
+
+    pub(super) fn expiry_policy(&self) -> std::result::Result<ExpiryPolicy, ApiError> {
+        let config = self.config()?;
+        Ok(ExpiryPolicy {
+            leeway_secs: config.tokens.leeway_secs,
+            warning_secs: config.room.expiry_warning_secs,
+        })
+    }
+
+    /// Accepts the socket the gate vouched for: attachment, `welcome`, `join`, alarm.
+    async fn accept(&self, req: &Request) -> std::result::Result<Response, ApiError> {
         let handoff = req
             .headers()
             .get(HANDOFF_HEADER)?
             .as_deref()
             .and_then(Handoff::decode)
             .ok_or_else(|| ApiError::BadRequest("rooms are entered through /ws/{room}".into()))?;
-        if let Err(e) = &self.limits {
-            return Err(ApiError::Misconfigured(e.clone()));
+        self.config()?;
+        let identity = &handoff.identity;
+        if self.live().sockets.is_empty() {
+            self.activate(&handoff.room, identity).await?;
         }
 
+        // From here to the response nothing is awaited: no other event can come between
+        // the revocation check, the member list and the welcome.
+        if self.locally_revoked(identity, now_secs())? {
+            return Err(ApiError::InvalidToken("token has been revoked".into()));
+        }
         let others = self.live();
         let pair = WebSocketPair::new()?;
         let conn = Connection {
             conn_id: random_id(),
             joined: self.bump("joined")?,
             user: Member {
-                id: handoff.identity.sub,
-                name: handoff.identity.name,
+                id: identity.sub.clone(),
+                name: identity.name.clone(),
             },
-            exp: handoff.identity.exp,
-            jti: handoff.identity.jti,
+            exp: identity.exp,
+            jti: identity.jti.clone(),
             departed: false,
+            warned: false,
         };
         self.state.accept_web_socket(&pair.server);
         pair.server.serialize_attachment(&conn)?;
@@ -133,17 +205,26 @@ impl Room {
                 .headers_mut()
                 .set("sec-websocket-protocol", &protocol)?;
         }
+        // The new socket may be the one that expires first. The socket is accepted by
+        // now, so a failure here must not turn into an error response (the client would
+        // never get the socket the room now lists): log it; the next event reschedules.
+        if let Err(e) = self.schedule().await {
+            console_error!("room alarm: {e:?}");
+        }
         Ok(response)
     }
 
-    fn on_message(&self, ws: &WebSocket, message: &WebSocketIncomingMessage) -> Result<()> {
+    async fn on_message(&self, ws: &WebSocket, message: &WebSocketIncomingMessage) -> Result<()> {
         let Some(conn) = attachment(ws) else {
             return Err(worker::Error::RustError("socket has no identity".into()));
         };
         if conn.departed {
             return Ok(());
         }
-        let limits = self.limits.clone().map_err(worker::Error::RustError)?;
+        let limits = self
+            .config()
+            .map_err(|e| worker::Error::RustError(format!("{e:?}")))?
+            .room;
         let incoming = match message {
             WebSocketIncomingMessage::String(text) => Incoming::Text(text),
             WebSocketIncomingMessage::Binary(bytes) => Incoming::Binary { len: bytes.len() },
@@ -158,13 +239,17 @@ impl Room {
             }
             Decision::Reply(frame) => ws.send_with_str(&frame)?,
             Decision::Close(code) => self.close(ws, code),
+            Decision::Refresh(token) => self
+                .on_refresh(ws, &token)
+                .await
+                .map_err(|e| worker::Error::RustError(format!("refresh: {e:?}")))?,
         }
         Ok(())
     }
 
     /// Increments the durable counter `key` and returns its new value, in one
     /// synchronous statement (no `await`: nothing can interleave with the caller).
-    fn bump(&self, key: &str) -> Result<u64> {
+    pub(super) fn bump(&self, key: &str) -> Result<u64> {
         #[derive(Deserialize)]
         struct Row {
             value: i64,
@@ -176,6 +261,27 @@ impl Room {
             .exec(BUMP, vec![key.into()])?
             .one()?;
         u64::try_from(row.value).map_err(|_| worker::Error::RustError("negative counter".into()))
+    }
+
+    /// The durable counter `key` (0 when never bumped).
+    pub(super) fn counter(&self, key: &str) -> Result<u64> {
+        #[derive(Deserialize)]
+        struct Row {
+            value: i64,
+        }
+        let rows: Vec<Row> = self
+            .state
+            .storage()
+            .sql()
+            .exec(
+                "SELECT value FROM room_meta WHERE key = ?1",
+                vec![key.into()],
+            )?
+            .to_array()?;
+        Ok(rows
+            .first()
+            .and_then(|r| u64::try_from(r.value).ok())
+            .unwrap_or(0))
     }
 
     /// Every live socket with its identity. Sockets already departed (closing) are left
@@ -193,12 +299,12 @@ impl Room {
         live
     }
 
-    fn live(&self) -> Live {
+    pub(super) fn live(&self) -> Live {
         self.live_except(None)
     }
 
     /// Closes a socket from our side, announcing its departure first.
-    fn close(&self, ws: &WebSocket, code: CloseCode) {
+    pub(super) fn close(&self, ws: &WebSocket, code: CloseCode) {
         self.depart(ws);
         let _ = ws.close(Some(code.code()), Some(code.reason()));
     }
@@ -225,12 +331,12 @@ impl Room {
 
 /// The room's live sockets and their identities, index-aligned.
 #[derive(Default)]
-struct Live {
-    sockets: Vec<WebSocket>,
-    connections: Vec<Connection>,
+pub(super) struct Live {
+    pub(super) sockets: Vec<WebSocket>,
+    pub(super) connections: Vec<Connection>,
 }
 
-fn attachment(ws: &WebSocket) -> Option<Connection> {
+pub(super) fn attachment(ws: &WebSocket) -> Option<Connection> {
     ws.deserialize_attachment::<Connection>().ok().flatten()
 }
 

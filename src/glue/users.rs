@@ -22,6 +22,29 @@ pub struct User {
     pub username: String,
     pub name: String,
     pub created_at: u64,
+    /// Room grants put in this user's tokens (`rooms` claim); `None`: no claim.
+    #[serde(default)]
+    pub rooms: Option<Grants>,
+}
+
+/// Room patterns as stored: a JSON array in a TEXT column (D1 has no array type).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Grants(pub Vec<String>);
+
+impl Grants {
+    pub fn to_column(&self) -> String {
+        serde_json::to_string(&self.0).expect("strings serialize")
+    }
+}
+
+impl<'de> Deserialize<'de> for Grants {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        serde_json::from_str(&text)
+            .map(Grants)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// What login needs: the public identity and the stored hash.
@@ -30,6 +53,8 @@ pub struct Credentials {
     pub id: String,
     pub name: String,
     pub password_hash: String,
+    #[serde(default)]
+    pub rooms: Option<Grants>,
 }
 
 /// Normalizes a username for storage and lookup, or `None` when it is not acceptable:
@@ -51,11 +76,18 @@ pub fn valid_display_name(name: &str) -> bool {
         && !name.trim().is_empty()
 }
 
+fn grants_column(rooms: Option<Option<&Grants>>) -> JsValue {
+    match rooms.flatten() {
+        Some(g) => JsValue::from_str(&g.to_column()),
+        None => JsValue::NULL,
+    }
+}
+
 pub struct UserStore {
     db: D1Database,
 }
 
-const USER_COLUMNS: &str = "id, username, display_name AS name, created_at";
+const USER_COLUMNS: &str = "id, username, display_name AS name, created_at, rooms";
 
 impl UserStore {
     pub fn new(env: &Env) -> Result<Self, ApiError> {
@@ -70,7 +102,7 @@ impl UserStore {
         Ok(self
             .db
             .prepare(
-                "SELECT id, display_name AS name, password_hash FROM users WHERE username = ?1",
+                "SELECT id, display_name AS name, password_hash, rooms FROM users WHERE username = ?1",
             )
             .bind(&[username.into()])?
             .first::<Credentials>(None)
@@ -89,14 +121,16 @@ impl UserStore {
     }
 
     /// Creates the user, or — when `username` exists — replaces its display name and
-    /// password hash. One statement, so two concurrent calls cannot create two rows.
-    /// Returns the stored user and whether it was created.
+    /// password hash, and its room grants when `rooms` is `Some` (`Some(None)` clears
+    /// them). One statement, so two concurrent calls cannot create two rows. Returns the
+    /// stored user and whether it was created.
     pub async fn upsert(
         &self,
         new_id: &str,
         username: &str,
         name: &str,
         password_hash: &str,
+        rooms: Option<Option<&Grants>>,
         now: u64,
     ) -> Result<(User, bool), ApiError> {
         #[derive(Deserialize)]
@@ -108,11 +142,12 @@ impl UserStore {
         let row = self
             .db
             .prepare(format!(
-                "INSERT INTO users (id, username, display_name, password_hash, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO users (id, username, display_name, password_hash, created_at, rooms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?7)
                  ON CONFLICT(username) DO UPDATE
                    SET display_name = excluded.display_name,
-                       password_hash = excluded.password_hash
+                       password_hash = excluded.password_hash,
+                       rooms = CASE WHEN ?6 THEN excluded.rooms ELSE rooms END
                  RETURNING {USER_COLUMNS}, id = ?1 AS created"
             ))
             .bind(&[
@@ -121,6 +156,8 @@ impl UserStore {
                 name.into(),
                 password_hash.into(),
                 JsValue::from_f64(now as f64),
+                JsValue::from_bool(rooms.is_some()),
+                grants_column(rooms),
             ])?
             .first::<Row>(None)
             .await?
@@ -128,14 +165,27 @@ impl UserStore {
         Ok((row.user, row.created != 0))
     }
 
-    /// Changes only the display name of an existing user.
-    pub async fn rename(&self, username: &str, name: &str) -> Result<Option<User>, ApiError> {
+    /// Changes the display name and/or room grants of an existing user (the password
+    /// stays). `None` leaves a field as it is; `Some(None)` clears the grants.
+    pub async fn update_profile(
+        &self,
+        username: &str,
+        name: Option<&str>,
+        rooms: Option<Option<&Grants>>,
+    ) -> Result<Option<User>, ApiError> {
         Ok(self
             .db
             .prepare(format!(
-                "UPDATE users SET display_name = ?2 WHERE username = ?1 RETURNING {USER_COLUMNS}"
+                "UPDATE users SET display_name = COALESCE(?2, display_name),
+                    rooms = CASE WHEN ?3 THEN ?4 ELSE rooms END
+                 WHERE username = ?1 RETURNING {USER_COLUMNS}"
             ))
-            .bind(&[username.into(), name.into()])?
+            .bind(&[
+                username.into(),
+                name.map_or(JsValue::NULL, JsValue::from_str),
+                JsValue::from_bool(rooms.is_some()),
+                grants_column(rooms),
+            ])?
             .first::<User>(None)
             .await?)
     }

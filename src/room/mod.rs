@@ -6,8 +6,11 @@
 //!
 //! - [`protocol`]: frames on the wire (parse client frames, render server frames, close
 //!   codes).
-//! - [`state`]: the room core: takes events (join, leave, frame) and returns what to do.
+//! - [`state`]: the room core: takes events (join, leave, frame, kick, revocation) and
+//!   returns what to do.
+//! - [`expiry`]: the same for token lifetimes on live sockets (alarm, warning, refresh).
 
+pub mod expiry;
 pub mod protocol;
 pub mod state;
 

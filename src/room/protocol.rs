@@ -46,6 +46,14 @@ pub enum ServerFrame<'a> {
         code: &'a str,
         message: &'a str,
     },
+    /// The socket's token expires soon; the client should send a `refresh`.
+    Expiring {
+        expires_at: u64,
+    },
+    /// A `refresh` was accepted: the socket now lives until this `exp`.
+    Refreshed {
+        expires_at: u64,
+    },
 }
 
 impl ServerFrame<'_> {
@@ -59,7 +67,22 @@ impl ServerFrame<'_> {
 /// Frames a client may send.
 #[derive(Debug)]
 pub enum ClientFrame {
-    Publish { data: Box<RawValue> },
+    Publish {
+        data: Box<RawValue>,
+    },
+    /// A new access token for this socket (in-band refresh). Verified by the room exactly
+    /// as the gate verifies an upgrade.
+    Refresh {
+        token: String,
+    },
+}
+
+/// `error` frame codes besides the [`FrameError`] ones: what a refused `refresh` gets.
+pub mod error_code {
+    /// The refresh token was refused (bad signature, expired, revoked, ...).
+    pub const INVALID_TOKEN: &str = "invalid_token";
+    /// The refresh token is valid but names another user (`sub`).
+    pub const REFRESH_MISMATCH: &str = "refresh_mismatch";
 }
 
 /// Why a client frame was not understood; sent back as an `error` frame.
@@ -95,6 +118,10 @@ struct Envelope {
     /// `Some` whenever the key is present, including `"data": null`.
     #[serde(default, deserialize_with = "present")]
     data: Option<Box<RawValue>>,
+    /// Raw, so that a `publish` carrying an unrelated `token` field of any type still
+    /// parses; only `refresh` insists on a string.
+    #[serde(default, deserialize_with = "present")]
+    token: Option<Box<RawValue>>,
     #[serde(flatten)]
     _rest: IgnoredAny,
 }
@@ -117,6 +144,11 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
             .data
             .map(|data| ClientFrame::Publish { data })
             .ok_or_else(|| FrameError::BadFrame("publish needs a \"data\" field".to_owned())),
+        "refresh" => envelope
+            .token
+            .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+            .map(|token| ClientFrame::Refresh { token })
+            .ok_or_else(|| FrameError::BadFrame("refresh needs a \"token\" string".to_owned())),
         other => Err(FrameError::UnknownType(other.to_owned())),
     }
 }
@@ -130,6 +162,12 @@ pub enum CloseCode {
     TooBig,
     /// 1011: the server failed while handling this socket's frame.
     ServerError,
+    /// 4001: the socket's token expired (plus the clock leeway) without a `refresh`.
+    TokenExpired,
+    /// 4003: an admin removed this user from the room.
+    Kicked,
+    /// 4003: the socket's token or user was revoked.
+    Revoked,
 }
 
 impl CloseCode {
@@ -138,6 +176,8 @@ impl CloseCode {
             Self::Unsupported => 1003,
             Self::TooBig => 1009,
             Self::ServerError => 1011,
+            Self::TokenExpired => 4001,
+            Self::Kicked | Self::Revoked => 4003,
         }
     }
 
@@ -147,6 +187,9 @@ impl CloseCode {
             Self::Unsupported => "binary frames are not supported",
             Self::TooBig => "frame too large",
             Self::ServerError => "internal error",
+            Self::TokenExpired => "token_expired",
+            Self::Kicked => "kicked",
+            Self::Revoked => "revoked",
         }
     }
 }
@@ -179,6 +222,16 @@ mod tests {
     }
 
     #[test]
+    fn parses_refresh_and_ignores_token_on_publish() {
+        match parse_client_frame(r#"{"type":"refresh","token":"a.b.c","x":1}"#) {
+            Ok(ClientFrame::Refresh { token }) => assert_eq!(token, "a.b.c"),
+            other => panic!("{other:?}"),
+        }
+        let f = parse_client_frame(r#"{"type":"publish","data":1,"token":{"not":"a string"}}"#);
+        assert!(matches!(f, Ok(ClientFrame::Publish { .. })), "{f:?}");
+    }
+
+    #[test]
     fn frame_error_table() {
         let cases: &[(&str, &str)] = &[
             ("not json", "bad_frame"),
@@ -189,6 +242,9 @@ mod tests {
             ("{}", "bad_frame"),
             (r#"{"type":7,"data":1}"#, "bad_frame"),
             (r#"{"type":"publish"}"#, "bad_frame"),
+            (r#"{"type":"refresh"}"#, "bad_frame"),
+            (r#"{"type":"refresh","token":7}"#, "bad_frame"),
+            (r#"{"type":"refresh","token":null}"#, "bad_frame"),
             (r#"{"type":"dance","data":1}"#, "unknown_type"),
             (r#"{"type":"PUBLISH","data":1}"#, "unknown_type"),
         ];
@@ -240,6 +296,14 @@ mod tests {
                 },
                 r#"{"type":"error","code":"bad_frame","message":"nope"}"#,
             ),
+            (
+                ServerFrame::Expiring { expires_at: 99 },
+                r#"{"type":"expiring","expires_at":99}"#,
+            ),
+            (
+                ServerFrame::Refreshed { expires_at: 99 },
+                r#"{"type":"refreshed","expires_at":99}"#,
+            ),
         ];
         for (frame, want) in cases {
             assert_eq!(frame.to_json(), want);
@@ -248,14 +312,20 @@ mod tests {
 
     #[test]
     fn close_codes() {
-        assert_eq!(CloseCode::Unsupported.code(), 1003);
-        assert_eq!(CloseCode::TooBig.code(), 1009);
-        assert_eq!(CloseCode::ServerError.code(), 1011);
-        for c in [
-            CloseCode::Unsupported,
-            CloseCode::TooBig,
-            CloseCode::ServerError,
-        ] {
+        let cases = [
+            (
+                CloseCode::Unsupported,
+                1003,
+                "binary frames are not supported",
+            ),
+            (CloseCode::TooBig, 1009, "frame too large"),
+            (CloseCode::ServerError, 1011, "internal error"),
+            (CloseCode::TokenExpired, 4001, "token_expired"),
+            (CloseCode::Kicked, 4003, "kicked"),
+            (CloseCode::Revoked, 4003, "revoked"),
+        ];
+        for (c, code, reason) in cases {
+            assert_eq!((c.code(), c.reason()), (code, reason), "{c:?}");
             assert!(c.reason().len() <= 123);
         }
     }

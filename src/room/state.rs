@@ -6,11 +6,17 @@
 //! it can see right now, and this module says what to send to whom and which socket to
 //! close. That is what makes hibernation safe — an evicted and revived object computes
 //! the same answers from the same sockets.
+//!
+//! Events: a connection joins ([`join`]) or leaves ([`leave`]), a client frame arrives
+//! ([`on_frame`]), an admin kicks a user or a revocation arrives ([`kicked`],
+//! [`revoked`]). Token lifetimes on live sockets — warnings, expiry, refresh — are
+//! decided in [`super::expiry`].
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::protocol::{parse_client_frame, ClientFrame, CloseCode, Member, ServerFrame};
+use crate::auth::revocation::Revocation;
 
 /// One accepted socket's identity, stored as its WebSocket attachment. Claims only: the
 /// raw token is never kept. Kept small: the platform caps an attachment at 2,048 bytes,
@@ -32,6 +38,10 @@ pub struct Connection {
     /// followed by the client's close: the flag makes departure happen exactly once.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub departed: bool,
+    /// Set once `expiring` was sent for the current `exp`; a refresh clears it. Kept in
+    /// the attachment because the alarm that sends it may wake a freshly revived object.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warned: bool,
 }
 
 /// Limits a room enforces on every frame.
@@ -39,6 +49,8 @@ pub struct Connection {
 pub struct RoomLimits {
     /// Largest accepted text frame, in bytes.
     pub max_frame_bytes: usize,
+    /// How long before a token's `exp` its sockets get `expiring`; 0 sends none.
+    pub expiry_warning_secs: u64,
 }
 
 /// What a newly accepted connection causes.
@@ -59,6 +71,9 @@ pub enum Decision {
     Reply(String),
     /// Close the sender's socket.
     Close(CloseCode),
+    /// The sender offers a new token: verify it (as the gate would, revocation included),
+    /// then let [`super::expiry::refresh`] decide.
+    Refresh(String),
 }
 
 /// A frame as the runtime delivered it.
@@ -115,6 +130,7 @@ pub fn on_frame(frame: Incoming<'_>, limits: &RoomLimits) -> Decision {
     };
     match parse_client_frame(text) {
         Ok(ClientFrame::Publish { data }) => Decision::Publish(data),
+        Ok(ClientFrame::Refresh { token }) => Decision::Refresh(token),
         Err(e) => Decision::Reply(
             ServerFrame::Error {
                 code: e.code(),
@@ -123,6 +139,24 @@ pub fn on_frame(frame: Incoming<'_>, limits: &RoomLimits) -> Decision {
             .to_json(),
         ),
     }
+}
+
+/// The connections of user `user_id` (an admin kick).
+pub fn kicked(connections: &[Connection], user_id: &str) -> Vec<usize> {
+    positions(connections, |c| c.user.id == user_id)
+}
+
+/// The connections `revocation` refuses at `now` (unix seconds).
+pub fn revoked(connections: &[Connection], revocation: &Revocation, now: u64) -> Vec<usize> {
+    positions(connections, |c| {
+        revocation.applies_to(&c.user.id, c.jti.as_deref(), now)
+    })
+}
+
+fn positions(connections: &[Connection], keep: impl Fn(&Connection) -> bool) -> Vec<usize> {
+    (0..connections.len())
+        .filter(|&i| keep(&connections[i]))
+        .collect()
 }
 
 /// The broadcast for a sequenced message. Rendered once and sent to every recipient as
@@ -138,11 +172,11 @@ pub fn message(seq: u64, from: &Member, data: &RawValue, ts: u64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::Value;
 
-    fn conn(conn_id: &str, id: &str, name: &str) -> Connection {
+    pub(crate) fn conn(conn_id: &str, id: &str, name: &str) -> Connection {
         Connection {
             conn_id: conn_id.into(),
             joined: conn_id.bytes().map(u64::from).sum(),
@@ -153,6 +187,7 @@ mod tests {
             exp: 1_900_000_000,
             jti: None,
             departed: false,
+            warned: false,
         }
     }
 
@@ -162,6 +197,7 @@ mod tests {
 
     const LIMITS: RoomLimits = RoomLimits {
         max_frame_bytes: 64,
+        expiry_warning_secs: 60,
     };
 
     #[test]
@@ -281,9 +317,52 @@ mod tests {
             exp: u64::MAX,
             jti: Some("j".repeat(128)),
             departed: true,
+            warned: true,
         };
         let s = serde_json::to_string(&c).unwrap();
         assert!(s.len() < 2048, "{} bytes", s.len());
         assert_eq!(serde_json::from_str::<Connection>(&s).unwrap(), c);
+    }
+
+    #[test]
+    fn refresh_frame_is_handed_to_the_room() {
+        match on_frame(Incoming::Text(r#"{"type":"refresh","token":"t"}"#), &LIMITS) {
+            Decision::Refresh(t) => assert_eq!(t, "t"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn kick_and_revocation_select_their_connections() {
+        use crate::auth::revocation::Target;
+        let cs = [
+            Connection {
+                jti: Some("j1".into()),
+                ..conn("c1", "u1", "A")
+            },
+            Connection {
+                jti: Some("j2".into()),
+                ..conn("c2", "u1", "A")
+            },
+            Connection {
+                jti: Some("j1".into()),
+                ..conn("c3", "u2", "B")
+            },
+            conn("c4", "u3", "C"),
+        ];
+        assert_eq!(kicked(&cs, "u1"), [0, 1]);
+        assert_eq!(kicked(&cs, "nobody"), [] as [usize; 0]);
+        let by = |target, until| Revocation { target, until };
+        let now = 100;
+        let cases = [
+            (by(Target::Jti("j1".into()), 200), vec![0, 2]),
+            (by(Target::Jti("j2".into()), 200), vec![1]),
+            (by(Target::Sub("u1".into()), 200), vec![0, 1]),
+            (by(Target::Sub("u3".into()), 200), vec![3]),
+            (by(Target::Sub("u1".into()), 100), vec![]),
+        ];
+        for (rev, want) in cases {
+            assert_eq!(revoked(&cs, &rev, now), want, "{rev:?}");
+        }
     }
 }

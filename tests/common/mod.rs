@@ -462,6 +462,40 @@ impl Client {
         }
     }
 
+    /// Waits up to `wait` for the server to close the socket: the close code, its
+    /// reason, and the frames that arrived before it (in order). `None` when the socket is
+    /// still open after `wait`.
+    pub async fn closed_within(&mut self, wait: Duration) -> Option<ClosedWith> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut frames = Vec::new();
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()?;
+            match msg {
+                Some(Ok(Message::Text(t))) => {
+                    frames.push(serde_json::from_str(t.as_str()).expect("server sent invalid JSON"))
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Some(ClosedWith {
+                        code: frame.as_ref().map(|f| u16::from(f.code)),
+                        reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
+                        frames,
+                    })
+                }
+                Some(Ok(Message::Binary(_))) => panic!("server sent a binary frame"),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => {
+                    return Some(ClosedWith {
+                        code: None,
+                        reason: String::new(),
+                        frames,
+                    })
+                }
+            }
+        }
+    }
+
     /// Closes the socket normally and waits for the server's answer.
     pub async fn close(mut self) {
         let _ = self
@@ -473,6 +507,15 @@ impl Client {
             .await;
         while let Ok(Some(Ok(_))) = tokio::time::timeout(FRAME_TIMEOUT, self.ws.next()).await {}
     }
+}
+
+/// How the server closed a socket ([`Client::closed_within`]).
+#[derive(Debug)]
+pub struct ClosedWith {
+    pub code: Option<u16>,
+    pub reason: String,
+    /// Frames received before the close.
+    pub frames: Vec<Value>,
 }
 
 /// An HTTP response as a test looks at it: status, headers, raw text, and the JSON (or

@@ -1,9 +1,11 @@
 //! Token table: every way a token can be wrong, verified at a fixed clock.
 
 use super::*;
+use crate::auth::keyring::{build, KeySources};
+use crate::auth::test_crypto::{block_on, RingCrypto};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jwt_compact::alg::{Hs512, Hs512Key};
+use jwt_compact::alg::{Hs256, Hs256Key, Hs512, Hs512Key};
 use serde_json::{json, Value};
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-test";
@@ -15,11 +17,20 @@ fn policy() -> TokenPolicy {
         audience: "roomgate".into(),
         ttl_secs: 3600,
         leeway_secs: 30,
+        max_lifetime_secs: 86_400,
     }
 }
 
-fn authority() -> TokenAuthority {
-    TokenAuthority::new(Some(SECRET), policy()).unwrap()
+fn authority() -> Keyring {
+    build(
+        policy(),
+        KeySources {
+            jwt_secret: Some(std::str::from_utf8(SECRET).unwrap()),
+            ..Default::default()
+        },
+        |_| None,
+    )
+    .unwrap()
 }
 
 /// Signs arbitrary claims with HS256 under `secret`, bypassing the issuer's rules.
@@ -41,7 +52,9 @@ fn b64(v: &Value) -> String {
 }
 
 fn good() -> String {
-    authority().issue("u1", "Alice", "j1", NOW).unwrap().token
+    block_on(authority().issue("u1", "Alice", "j1", None, NOW, &RingCrypto))
+        .unwrap()
+        .token
 }
 
 fn with_segment(token: &str, index: usize, replace: impl FnOnce(&str) -> String) -> String {
@@ -52,10 +65,10 @@ fn with_segment(token: &str, index: usize, replace: impl FnOnce(&str) -> String)
 
 #[test]
 fn issued_token_verifies_with_all_claims() {
-    let issued = authority().issue("u1", "Alice", "j1", NOW).unwrap();
+    let issued = block_on(authority().issue("u1", "Alice", "j1", None, NOW, &RingCrypto)).unwrap();
     assert_eq!(issued.expires_in, 3600);
     assert_eq!(issued.exp, NOW + 3600);
-    let id = authority().verify(&issued.token, NOW).unwrap();
+    let id = block_on(authority().verify(&issued.token, NOW, &RingCrypto)).unwrap();
     assert_eq!(
         id,
         Identity {
@@ -63,6 +76,7 @@ fn issued_token_verifies_with_all_claims() {
             name: "Alice".into(),
             exp: NOW + 3600,
             jti: Some("j1".into()),
+            rooms: None,
         }
     );
     let payload: Value = serde_json::from_slice(
@@ -82,6 +96,7 @@ fn issued_token_verifies_with_all_claims() {
     )
     .unwrap();
     assert_eq!(header["alg"], "HS256");
+    assert_eq!(header["kid"], "primary");
 }
 
 #[test]
@@ -150,7 +165,7 @@ fn token_table() {
             "wrong iss",
             forge(
                 SECRET,
-                json!({"sub": "u1", "iss": "someone-else", "aud": "roomgate", "exp": n + 60}),
+                json!({"sub": "u1", "iss": "someone-else", "aud": "roomgate", "iat": n, "exp": n + 60}),
             ),
             Err(TokenError::WrongIssuer),
         ),
@@ -166,7 +181,7 @@ fn token_table() {
             "wrong aud",
             forge(
                 SECRET,
-                json!({"sub": "u1", "iss": "roomgate", "aud": "other", "exp": n + 60}),
+                json!({"sub": "u1", "iss": "roomgate", "aud": "other", "iat": n, "exp": n + 60}),
             ),
             Err(TokenError::WrongAudience),
         ),
@@ -174,7 +189,7 @@ fn token_table() {
             "aud array containing us",
             forge(
                 SECRET,
-                json!({"sub": "u1", "iss": "roomgate", "aud": ["x", "roomgate"], "exp": n + 60}),
+                json!({"sub": "u1", "iss": "roomgate", "aud": ["x", "roomgate"], "iat": n, "exp": n + 60}),
             ),
             Ok(()),
         ),
@@ -187,10 +202,51 @@ fn token_table() {
             Err(TokenError::MissingClaim("exp")),
         ),
         (
+            "missing iat",
+            forge(
+                SECRET,
+                json!({"sub": "u1", "iss": "roomgate", "aud": "roomgate", "exp": n + 60}),
+            ),
+            Err(TokenError::MissingClaim("iat")),
+        ),
+        (
+            "lifetime over the maximum",
+            forge(SECRET, claims_at(n, n, n + 86_401)),
+            Err(TokenError::LifetimeTooLong),
+        ),
+        (
+            "lifetime at the maximum",
+            forge(SECRET, claims_at(n, n, n + 86_400)),
+            Ok(()),
+        ),
+        (
+            "rooms claim not patterns",
+            forge(
+                SECRET,
+                json!({"sub": "u1", "iss": "roomgate", "aud": "roomgate", "iat": n,
+                       "exp": n + 60, "rooms": ["a b"]}),
+            ),
+            Err(TokenError::InvalidClaim("rooms")),
+        ),
+        (
+            "unknown kid",
+            {
+                let c = Claims::new(claims_at(n, n, n + 60));
+                Hs256
+                    .token(
+                        &Header::empty().with_key_id("nope"),
+                        &c,
+                        &Hs256Key::new(SECRET),
+                    )
+                    .unwrap()
+            },
+            Err(TokenError::UnknownKey),
+        ),
+        (
             "missing sub",
             forge(
                 SECRET,
-                json!({"iss": "roomgate", "aud": "roomgate", "exp": n + 60}),
+                json!({"iss": "roomgate", "aud": "roomgate", "iat": n, "exp": n + 60}),
             ),
             Err(TokenError::MissingClaim("sub")),
         ),
@@ -199,7 +255,7 @@ fn token_table() {
             forge(
                 SECRET,
                 json!({"sub": "u".repeat(MAX_SUB_BYTES + 1), "iss": "roomgate",
-                       "aud": "roomgate", "exp": n + 60}),
+                       "aud": "roomgate", "iat": n, "exp": n + 60}),
             ),
             Err(TokenError::InvalidClaim("sub")),
         ),
@@ -250,7 +306,7 @@ fn token_table() {
 
     let auth = authority();
     for (name, token, want) in cases {
-        let got = auth.verify(&token, NOW).map(|_| ());
+        let got = block_on(auth.verify(&token, NOW, &RingCrypto)).map(|_| ());
         assert_eq!(got, want, "case {name:?}");
     }
 }
@@ -260,39 +316,30 @@ fn name_defaults_to_sub() {
     let n = NOW as i64;
     let t = forge(
         SECRET,
-        json!({"sub": "device-7", "iss": "roomgate", "aud": "roomgate", "exp": n + 60}),
+        json!({"sub": "device-7", "iss": "roomgate", "aud": "roomgate", "iat": n, "exp": n + 60}),
     );
-    let id = authority().verify(&t, NOW).unwrap();
+    let id = block_on(authority().verify(&t, NOW, &RingCrypto)).unwrap();
     assert_eq!(id.name, "device-7");
     assert_eq!(id.jti, None);
 }
 
 #[test]
 fn expiry_boundary_is_exp_plus_leeway() {
-    let issued = authority().issue("u1", "A", "j", NOW).unwrap();
+    let issued = block_on(authority().issue("u1", "A", "j", None, NOW, &RingCrypto)).unwrap();
     let auth = authority();
-    assert!(auth.verify(&issued.token, NOW + 3600 + 30).is_ok());
+    assert!(block_on(auth.verify(&issued.token, NOW + 3600 + 30, &RingCrypto)).is_ok());
     assert_eq!(
-        auth.verify(&issued.token, NOW + 3600 + 31),
+        block_on(auth.verify(&issued.token, NOW + 3600 + 31, &RingCrypto)),
         Err(TokenError::Expired)
     );
 }
 
 #[test]
-fn weak_or_missing_secrets_are_refused() {
-    assert_eq!(
-        TokenAuthority::new(None, policy()).unwrap_err(),
-        KeyError::Missing
-    );
-    assert_eq!(
-        TokenAuthority::new(Some(b""), policy()).unwrap_err(),
-        KeyError::Missing
-    );
-    assert_eq!(
-        TokenAuthority::new(Some(&[7u8; 31]), policy()).unwrap_err(),
-        KeyError::TooShort { len: 31 }
-    );
-    assert!(TokenAuthority::new(Some(&[7u8; 32]), policy()).is_ok());
+fn grants_travel_in_the_rooms_claim() {
+    let rooms = vec!["lobby".to_owned(), "team-*".to_owned()];
+    let t = block_on(authority().issue("u1", "A", "j", Some(&rooms), NOW, &RingCrypto)).unwrap();
+    let id = block_on(authority().verify(&t.token, NOW, &RingCrypto)).unwrap();
+    assert_eq!(id.rooms, Some(rooms));
 }
 
 #[test]

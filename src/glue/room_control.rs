@@ -1,0 +1,261 @@
+//! The internal API between the Worker and a `Room` object, both sides in one place:
+//! the paths and bodies, the Worker's calls (admin kick, revocation push), and the
+//! object's handlers for them, plus the object's entry in the registry of active rooms.
+//!
+//! A Durable Object has no public address: only code holding the `ROOMS` binding — this
+//! Worker — can call it, with requests the Worker builds from scratch. So the object
+//! trusts these requests as it trusts the gate's handoff; the admin guard runs in the
+//! Worker before any of them is made.
+
+use serde::{Deserialize, Serialize};
+use worker::wasm_bindgen::JsValue;
+use worker::{
+    console_error, Env, Headers, Method, Request, RequestInit, Response, SqlStorageValue,
+};
+
+use super::http::json;
+use super::room_object::Room;
+use super::{now_secs, room_registry, ROOMS_BINDING};
+use crate::auth::revocation::Revocation;
+use crate::auth::token::Identity;
+use crate::error::ApiError;
+use crate::room::protocol::CloseCode;
+use crate::room::state;
+
+/// `GET`: the gate hands over a socket (`handoff`).
+pub const CONNECT_PATH: &str = "/connect";
+/// `POST` [`Kick`]: close a user's sockets with 4003 `kicked`.
+pub const KICK_PATH: &str = "/kick";
+/// `POST` [`Push`]: close a revoked token's or user's sockets with 4003 `revoked`, and
+/// refuse them from now on.
+pub const REVOKE_PATH: &str = "/revoke";
+
+#[derive(Serialize, Deserialize)]
+struct Kick {
+    user_id: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Push {
+    /// The room's name, for its registry entry (an object does not know its own name).
+    room: String,
+    revocation: Revocation,
+}
+
+/// What the room answers: how many sockets it closed.
+#[derive(Serialize, Deserialize)]
+struct Closed {
+    closed: usize,
+}
+
+/// Closes `user_id`'s sockets in `room`; returns how many.
+pub async fn kick(env: &Env, room: &str, user_id: &str) -> Result<usize, ApiError> {
+    let body = Kick {
+        user_id: user_id.to_owned(),
+    };
+    call(env, room, KICK_PATH, &body).await
+}
+
+/// Pushes `revocation` to `room`; returns how many sockets it closed there.
+pub async fn push_revocation(
+    env: &Env,
+    room: &str,
+    revocation: &Revocation,
+) -> Result<usize, ApiError> {
+    let body = Push {
+        room: room.to_owned(),
+        revocation: revocation.clone(),
+    };
+    call(env, room, REVOKE_PATH, &body).await
+}
+
+async fn call(env: &Env, room: &str, path: &str, body: &impl Serialize) -> Result<usize, ApiError> {
+    let text = serde_json::to_string(body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(JsValue::from_str(&text)));
+    let req = Request::new_with_init(&format!("https://room.internal{path}"), &init)?;
+    let stub = env
+        .durable_object(ROOMS_BINDING)
+        .map_err(|e| {
+            ApiError::Misconfigured(format!("Durable Object binding {ROOMS_BINDING}: {e}"))
+        })?
+        .id_from_name(room)?
+        .get_stub()?;
+    let mut res = stub.fetch_with_request(req).await?;
+    if res.status_code() != 200 {
+        let detail = res.text().await.unwrap_or_default();
+        return Err(ApiError::Internal(format!(
+            "room {room}{path}: {} {detail}",
+            res.status_code()
+        )));
+    }
+    Ok(res.json::<Closed>().await?.closed)
+}
+
+/// Reads an internal JSON body (from the Worker: no limits to enforce beyond sanity).
+async fn body<T: serde::de::DeserializeOwned>(mut req: Request) -> Result<T, ApiError> {
+    let text = req.text().await?;
+    serde_json::from_str(&text).map_err(|e| ApiError::BadRequest(format!("internal body: {e}")))
+}
+
+/// One row when a revocation pushed to this room refuses `?2` (sub) / `?3` (jti) at `?1`.
+const LOCALLY_REVOKED: &str = "SELECT 1 AS hit FROM revoked
+    WHERE until > ?1 AND ((kind = 'sub' AND value = ?2) OR (kind = 'jti' AND value = ?3))
+    LIMIT 1";
+
+impl Room {
+    pub(super) async fn on_kick(&self, req: Request) -> Result<Response, ApiError> {
+        let Kick { user_id } = body(req).await?;
+        let live = self.live();
+        let kicked = state::kicked(&live.connections, &user_id);
+        for &i in &kicked {
+            self.close(&live.sockets[i], CloseCode::Kicked);
+        }
+        self.deactivate_if_empty().await;
+        json(
+            200,
+            &Closed {
+                closed: kicked.len(),
+            },
+        )
+    }
+
+    pub(super) async fn on_revoke(&self, req: Request) -> Result<Response, ApiError> {
+        let Push { room, revocation } = body(req).await?;
+        let now = now_secs();
+        self.remember_name(&room)?;
+        self.remember_revocation(&revocation, now)?;
+        let live = self.live();
+        let revoked = state::revoked(&live.connections, &revocation, now);
+        for &i in &revoked {
+            self.close(&live.sockets[i], CloseCode::Revoked);
+        }
+        self.deactivate_if_empty().await;
+        json(
+            200,
+            &Closed {
+                closed: revoked.len(),
+            },
+        )
+    }
+
+    /// Registers the room as active (it is about to get its first socket) and refuses
+    /// `identity` if it is revoked — checked after the registration is written, so a
+    /// revoke either is seen here or finds this room in the registry (`revocation`).
+    pub(super) async fn activate(&self, room: &str, identity: &Identity) -> Result<(), ApiError> {
+        self.remember_name(room)?;
+        let mark = self.bump("activations")?;
+        self.activating.set(self.activating.get() + 1);
+        let outcome = room_registry::activate(&self.env, room, mark, identity, now_secs()).await;
+        self.activating.set(self.activating.get() - 1);
+        if outcome? {
+            self.deactivate_if_empty().await;
+            return Err(ApiError::InvalidToken("token has been revoked".into()));
+        }
+        Ok(())
+    }
+
+    /// Removes the room from the registry when it has no sockets left (and none on the
+    /// way in). A failure is logged: the stale entry costs one call on the next revoke,
+    /// which removes it.
+    pub(super) async fn deactivate_if_empty(&self) {
+        if self.activating.get() > 0 || !self.live().sockets.is_empty() {
+            return;
+        }
+        let Some(room) = self.name() else {
+            return;
+        };
+        let (mark, done) = match (self.counter("activations"), self.counter("deactivated")) {
+            (Ok(mark), Ok(done)) => (mark, done),
+            (Err(e), _) | (_, Err(e)) => {
+                console_error!("room registry: {e}");
+                return;
+            }
+        };
+        if mark == 0 || done >= mark {
+            return;
+        }
+        match room_registry::deactivate(&self.env, &room, mark).await {
+            Ok(()) => {
+                let set = self.state.storage().sql().exec(
+                    "INSERT OR REPLACE INTO room_meta (key, value) VALUES ('deactivated', ?1)",
+                    vec![SqlStorageValue::from(mark as i64)],
+                );
+                if let Err(e) = set {
+                    console_error!("room registry: {e}");
+                }
+            }
+            Err(e) => console_error!("room registry: {e:?}"),
+        }
+    }
+
+    /// The room's name, once it has had a socket or a revocation.
+    pub(super) fn name(&self) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Row {
+            name: String,
+        }
+        let rows: Vec<Row> = self
+            .state
+            .storage()
+            .sql()
+            .exec("SELECT name FROM room_name WHERE id = 1", None)
+            .and_then(|c| c.to_array())
+            .ok()?;
+        rows.into_iter().next().map(|r| r.name)
+    }
+
+    fn remember_name(&self, room: &str) -> Result<(), ApiError> {
+        self.state.storage().sql().exec(
+            "INSERT OR REPLACE INTO room_name (id, name) VALUES (1, ?1)",
+            vec![room.into()],
+        )?;
+        Ok(())
+    }
+
+    /// Keeps `revocation` (and drops the ones that have run out), so sockets arriving
+    /// after the push are refused here too.
+    fn remember_revocation(&self, revocation: &Revocation, now: u64) -> Result<(), ApiError> {
+        let sql = self.state.storage().sql();
+        sql.exec(
+            "DELETE FROM revoked WHERE until <= ?1",
+            vec![SqlStorageValue::from(now as i64)],
+        )?;
+        sql.exec(
+            "INSERT INTO revoked (kind, value, until) VALUES (?1, ?2, ?3)
+             ON CONFLICT(kind, value) DO UPDATE SET until = MAX(until, excluded.until)",
+            vec![
+                revocation.target.kind().into(),
+                revocation.target.value().into(),
+                SqlStorageValue::from(revocation.until as i64),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Whether a revocation pushed to this room refuses `identity` at `now`.
+    pub(super) fn locally_revoked(&self, identity: &Identity, now: u64) -> Result<bool, ApiError> {
+        let jti = identity
+            .jti
+            .as_deref()
+            .map_or(SqlStorageValue::Null, SqlStorageValue::from);
+        let rows: Vec<serde_json::Value> = self
+            .state
+            .storage()
+            .sql()
+            .exec(
+                LOCALLY_REVOKED,
+                vec![
+                    SqlStorageValue::from(now as i64),
+                    identity.sub.as_str().into(),
+                    jti,
+                ],
+            )?
+            .to_array()?;
+        Ok(!rows.is_empty())
+    }
+}

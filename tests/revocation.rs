@@ -1,0 +1,339 @@
+//! Kicks and revocations, end to end: `POST /admin/rooms/{room}/kick` closes one user's
+//! sockets in one room with 4003 `kicked` (the others stay and get `leave`);
+//! `POST /admin/revoke` by `jti` or by `sub` refuses new sockets (401) and refreshes, and
+//! closes the live sockets it covers in every room with 4003 `revoked` within 5 s; a
+//! `sub` revocation ends at its `until`. Both routes need the admin token (401), and do
+//! not exist without one (404).
+//!
+//! Tests run in parallel against one runtime: each uses its own users and rooms. Closes
+//! "within 5 s" are awaited for up to 8 s; only `until` is waited out by sleeping.
+//!
+//! Run: `cargo test --test revocation` (from the repository root; builds the Worker first
+//! if `src/` changed, and starts its own runtime).
+mod common;
+use common::*;
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// The spec says 5 s; the tests allow 8 on a busy machine.
+const REVOKE_WITHIN: Duration = Duration::from_secs(8);
+
+async fn admin_as(
+    s: &Server,
+    method: Method,
+    path: &str,
+    auth: Option<&str>,
+    body: Value,
+) -> Reply {
+    let mut req = s.http().request(method, format!("{}{path}", s.url));
+    if let Some(token) = auth {
+        req = req.bearer_auth(token);
+    }
+    Reply::from(req.json(&body).send().await.unwrap()).await
+}
+
+async fn admin(path: &str, body: Value) -> Reply {
+    admin_as(server(), Method::POST, path, Some(ADMIN_TOKEN), body).await
+}
+
+async fn kick(room: &str, user_id: &str) -> Reply {
+    admin(
+        &format!("/admin/rooms/{room}/kick"),
+        json!({"user_id": user_id}),
+    )
+    .await
+}
+
+/// A token for `sub` with its own `jti`.
+fn token(sub: &str, jti: &str) -> String {
+    let mut c = claims(sub, sub);
+    c["jti"] = json!(jti);
+    mint(
+        JWT_SECRET.as_bytes(),
+        &json!({"alg": "HS256", "typ": "JWT"}),
+        &c,
+    )
+}
+
+/// Asserts the socket is closed with 4003 and `reason` within `wait`.
+async fn expect_closed(c: &mut Client, reason: &str, wait: Duration, case: &str) {
+    let closed = c
+        .closed_within(wait)
+        .await
+        .unwrap_or_else(|| panic!("{case}: still open after {wait:?}"));
+    assert_eq!(
+        (closed.code, closed.reason.as_str()),
+        (Some(4003), reason),
+        "{case}: frames before the close: {:?}",
+        closed.frames
+    );
+}
+
+/// Asserts the socket is open and served: its own message comes back.
+async fn expect_alive(c: &mut Client, case: &str) {
+    c.publish(json!(case)).await;
+    loop {
+        let v = c.recv().await;
+        if v["type"] == "message" {
+            assert_eq!(v["data"], case);
+            return;
+        }
+        assert!(
+            v["type"] == "join" || v["type"] == "leave",
+            "{case}: unexpected {v}"
+        );
+    }
+}
+
+/// Asserts an upgrade with `token` is refused as revoked.
+async fn expect_refused_as_revoked(room: &str, token: &str, case: &str) {
+    let refused = server()
+        .connect(&format!("/ws/{room}"), Auth::Subprotocol(token))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("{case}: a revoked token got a socket"));
+    refused.expect(401, "invalid_token");
+    assert_eq!(refused.json["message"], "token has been revoked", "{case}");
+}
+
+#[tokio::test]
+async fn kick_closes_only_that_users_sockets_in_that_room() {
+    let s = server();
+    let alice = token("kick-alice", "kick-alice-1");
+    let bob = token("kick-bob", "kick-bob-1");
+    let (mut tab1, _) = s.join_welcomed("kick-room", &alice).await;
+    let (mut tab2, _) = s.join_welcomed("kick-room", &alice).await;
+    let (mut b, _) = s.join_welcomed("kick-room", &bob).await;
+    let (mut elsewhere, _) = s.join_welcomed("kick-other-room", &alice).await;
+    tab1.recv_type("join").await; // bob
+
+    let res = kick("kick-room", "kick-alice").await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(
+        res.json,
+        json!({"room": "kick-room", "user_id": "kick-alice", "closed": 2})
+    );
+    expect_closed(&mut tab1, "kicked", FRAME_TIMEOUT, "tab 1").await;
+    expect_closed(&mut tab2, "kicked", FRAME_TIMEOUT, "tab 2").await;
+
+    // Bob stays, and hears once that Alice left.
+    assert_eq!(
+        b.recv().await,
+        json!({"type": "leave", "user": {"id": "kick-alice", "name": "kick-alice"}})
+    );
+    b.expect_silence().await;
+    expect_alive(&mut b, "bob after the kick").await;
+    // Alice's socket in another room is untouched.
+    expect_alive(&mut elsewhere, "alice elsewhere").await;
+    // Not a ban: she can come back.
+    let (back, _) = s.join_welcomed("kick-room", &alice).await;
+
+    let again = kick("kick-room", "nobody-here").await;
+    assert_eq!(again.json["closed"], 0, "{}", again.text);
+    for c in [b, elsewhere, back] {
+        c.close().await;
+    }
+}
+
+#[tokio::test]
+async fn kick_refusals() {
+    let cases = [
+        (
+            "/admin/rooms/bad%20room/kick",
+            json!({"user_id": "u"}),
+            400,
+            "invalid_room",
+        ),
+        ("/admin/rooms/r/kick", json!({}), 400, "bad_request"),
+        (
+            "/admin/rooms/r/kick",
+            json!({"user_id": ""}),
+            400,
+            "bad_request",
+        ),
+        (
+            "/admin/rooms/r/kick",
+            json!({"user_id": 7}),
+            400,
+            "bad_request",
+        ),
+    ];
+    for (path, body, status, code) in cases {
+        admin(path, body.clone())
+            .await
+            .expect_error(status, code, &format!("{path} {body}"));
+    }
+    admin_as(
+        server(),
+        Method::GET,
+        "/admin/rooms/r/kick",
+        Some(ADMIN_TOKEN),
+        json!({}),
+    )
+    .await
+    .expect_error(405, "method_not_allowed", "GET kick");
+}
+
+#[tokio::test]
+async fn revoke_by_jti_closes_that_token_in_every_room_and_refuses_it() {
+    let s = server();
+    let revoked = token("jti-user", "jti-to-revoke");
+    let other = token("jti-user", "jti-kept");
+    let (mut in_a, _) = s.join_welcomed("jti-room-a", &revoked).await;
+    let (mut in_b, _) = s.join_welcomed("jti-room-b", &revoked).await;
+    let (mut kept, _) = s.join_welcomed("jti-room-a", &other).await;
+
+    let res = admin("/admin/revoke", json!({"jti": "jti-to-revoke"})).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.json["revoked"]["jti"], "jti-to-revoke");
+    assert!(res.json["revoked"]["until"].as_i64().unwrap() > now());
+
+    expect_closed(&mut in_a, "revoked", REVOKE_WITHIN, "room a").await;
+    expect_closed(&mut in_b, "revoked", REVOKE_WITHIN, "room b").await;
+    expect_refused_as_revoked("jti-room-a", &revoked, "same room").await;
+    expect_refused_as_revoked("jti-room-fresh", &revoked, "a room never used").await;
+
+    // The user's other token is not affected.
+    expect_alive(&mut kept, "other token").await;
+    let (c, _) = s.join_welcomed("jti-room-b", &other).await;
+    c.close().await;
+    kept.close().await;
+}
+
+#[tokio::test]
+async fn revoke_by_sub_closes_every_token_of_the_user_until_until() {
+    let s = server();
+    let t1 = token("sub-user", "sub-user-1");
+    let t2 = token("sub-user", "sub-user-2");
+    let bystander = token("sub-bystander", "sub-bystander-1");
+    let (mut c1, _) = s.join_welcomed("sub-room-c", &t1).await;
+    let (mut c2, _) = s.join_welcomed("sub-room-d", &t2).await;
+    let (mut b, _) = s.join_welcomed("sub-room-c", &bystander).await;
+
+    let until = now() + 4;
+    let res = admin("/admin/revoke", json!({"sub": "sub-user", "until": until})).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(
+        res.json["revoked"],
+        json!({"sub": "sub-user", "until": until})
+    );
+
+    expect_closed(&mut c1, "revoked", REVOKE_WITHIN, "token 1").await;
+    expect_closed(&mut c2, "revoked", REVOKE_WITHIN, "token 2").await;
+    assert_eq!(b.recv_type("leave").await["user"]["id"], "sub-user");
+    expect_alive(&mut b, "bystander").await;
+
+    let t3 = token("sub-user", "sub-user-3");
+    expect_refused_as_revoked("sub-room-c", &t1, "old token").await;
+    expect_refused_as_revoked("sub-room-e", &t3, "a token minted after the revoke").await;
+
+    // Once `until` has passed, the user is welcome again.
+    let wait = (until - now() + 1).max(0) as u64;
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    let (c3, _) = s.join_welcomed("sub-room-c", &t3).await;
+    c3.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn revoked_token_cannot_refresh() {
+    let s = server();
+    let live = token("refresh-user", "refresh-live");
+    let stolen = token("refresh-user", "refresh-stolen");
+    let (mut c, welcome) = s.join_welcomed("refresh-room", &live).await;
+
+    let res = admin("/admin/revoke", json!({"jti": "refresh-stolen"})).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    // The live socket runs on another token: it stays.
+    c.expect_silence().await;
+
+    c.send_json(json!({"type": "refresh", "token": stolen}))
+        .await;
+    let err = c.recv_type("error").await;
+    assert_eq!(err["code"], "invalid_token", "{err}");
+    assert_eq!(err["message"], "token has been revoked");
+    expect_alive(&mut c, "after a refused refresh").await;
+
+    // A good token still refreshes.
+    let mut fresh_claims = claims("refresh-user", "x");
+    fresh_claims["jti"] = json!("refresh-fresh");
+    fresh_claims["exp"] = json!(welcome["expires_at"].as_i64().unwrap() + 60);
+    let fresh = mint(
+        JWT_SECRET.as_bytes(),
+        &json!({"alg": "HS256", "typ": "JWT"}),
+        &fresh_claims,
+    );
+    c.send_json(json!({"type": "refresh", "token": fresh}))
+        .await;
+    assert_eq!(
+        c.recv_type("refreshed").await["expires_at"],
+        fresh_claims["exp"]
+    );
+    c.close().await;
+}
+
+#[tokio::test]
+async fn revoke_refusals() {
+    let n = now();
+    let cases = [
+        json!({}),
+        json!({"jti": "a", "sub": "b", "until": n + 60}),
+        json!({"sub": "b"}),
+        json!({"sub": "b", "until": n - 1}),
+        json!({"jti": ""}),
+        json!({"jti": "x".repeat(129)}),
+        json!({"jti": 5}),
+        json!({"sub": "b", "until": "tomorrow"}),
+    ];
+    for body in cases {
+        admin("/admin/revoke", body.clone()).await.expect_error(
+            400,
+            "bad_request",
+            &body.to_string(),
+        );
+    }
+    admin_as(
+        server(),
+        Method::GET,
+        "/admin/revoke",
+        Some(ADMIN_TOKEN),
+        json!({}),
+    )
+    .await
+    .expect_error(405, "method_not_allowed", "GET revoke");
+}
+
+#[tokio::test]
+async fn admin_token_is_required_on_both_routes() {
+    let routes = [
+        ("/admin/revoke", json!({"jti": "never-revoked"})),
+        ("/admin/rooms/guarded/kick", json!({"user_id": "u"})),
+    ];
+    for (path, body) in &routes {
+        for (auth, case) in [(None, "no token"), (Some("wrong-token"), "wrong token")] {
+            admin_as(server(), Method::POST, path, auth, body.clone())
+                .await
+                .expect_error(401, "unauthorized", &format!("{path}: {case}"));
+        }
+    }
+    // The refused revoke did nothing.
+    let (c, _) = server()
+        .join_welcomed("guarded", &token("guard-user", "never-revoked"))
+        .await;
+    c.close().await;
+
+    // Without an admin token configured, the routes do not exist.
+    let bare = tokio::task::spawn_blocking(|| Server::start(&[("ADMIN_TOKEN", "")]))
+        .await
+        .unwrap();
+    for (path, body) in &routes {
+        for auth in [None, Some(ADMIN_TOKEN), Some("")] {
+            admin_as(&bare, Method::POST, path, auth, body.clone())
+                .await
+                .expect_error(404, "not_found", &format!("{path} without ADMIN_TOKEN"));
+        }
+    }
+}
