@@ -50,11 +50,10 @@ pub async fn issue(mut req: Request, env: &Env) -> std::result::Result<Response,
     ensure_not_revoked(env, &identity, now).await?;
 
     // The body is optional: no body (or no content type) means "any room".
-    let has_body = req
-        .headers()
-        .get("content-length")?
-        .is_some_and(|n| n != "0")
-        || req.headers().get("content-type")?.is_some();
+    let has_body = match req.headers().get("content-length")?.as_deref() {
+        Some(n) => n.trim() != "0",
+        None => req.headers().get("content-type")?.is_some(),
+    };
     let body: TicketRequest = if has_body {
         read_json(&mut req, MAX_TICKET_BODY).await?
     } else {
