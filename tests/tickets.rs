@@ -11,7 +11,10 @@
 //!   is 400 `invalid_room`;
 //! - ten simultaneous redemptions of one ticket yield exactly one socket;
 //! - the ticket never appears in the 101 response's headers;
-//! - a revocation after issue stops the redemption.
+//! - a revocation after issue stops the redemption;
+//! - a ticket, when present, is the only credential looked at (a valid one beats tokens
+//!   for someone else, a bad one does not fall back to a valid token);
+//! - `/ws-ticket` answers other methods with 405 and `Allow: POST`.
 //!
 //! Run: `cargo test --test tickets` (from the repository root; builds the Worker if
 //! `src/` changed and starts its own runtime).
@@ -318,4 +321,62 @@ async fn a_revocation_after_issue_stops_the_redemption() {
     let t = ticket(s, &token, None).await;
     revoke_jti(s, &jti).await;
     expect_ticket_refused(s, "tix-late", &t, "ticket of a token revoked after issue").await;
+}
+
+#[tokio::test]
+async fn a_ticket_is_the_only_credential_looked_at() {
+    let s = server();
+    let token = s.token("carol").await;
+    let sub = claims_of(&token)["sub"].as_str().unwrap().to_owned();
+    let other = token_for("tix-other-user", "Other");
+
+    // A valid ticket wins over a token for someone else in every other transport.
+    let t = ticket(s, &token, None).await;
+    let protocols = format!("roomgate.v1, bearer.{other}");
+    let mut c = s
+        .connect_with(
+            &format!("/ws/tix-only?ticket={t}&token={other}"),
+            Auth::Header(&other),
+            &[("sec-websocket-protocol", protocols.as_str())],
+        )
+        .await
+        .unwrap_or_else(|r| panic!("refused: {} {}", r.status, r.body));
+    assert_eq!(c.protocol.as_deref(), Some("roomgate.v1"));
+    assert_eq!(c.recv_type("welcome").await["user"]["id"], sub);
+    c.close().await;
+
+    // A bad ticket is refused even next to a valid token: no fallback.
+    let bogus = "B".repeat(43);
+    for (what, auth) in [
+        ("subprotocol", Auth::Subprotocol(&token)),
+        ("header", Auth::Header(&token)),
+        ("query", Auth::Query(&token)),
+    ] {
+        match s
+            .connect(&format!("/ws/tix-only?ticket={bogus}"), auth)
+            .await
+        {
+            Ok(_) => panic!("{what}: an unknown ticket fell back to the token"),
+            Err(r) => r.expect(401, "invalid_token"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn ws_ticket_only_answers_post() {
+    let s = server();
+    let token = token_for("tix-methods", "M");
+    for method in ["GET", "PUT", "DELETE"] {
+        let r = Reply::from(
+            s.http()
+                .request(method.parse().unwrap(), format!("{}/ws-ticket", s.url))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        r.expect_error(405, "method_not_allowed", method);
+        assert_eq!(r.header("allow"), Some("POST"), "{method}");
+    }
 }
