@@ -14,6 +14,10 @@
 //! - A `TRUSTED_ISSUERS` with the weak 1024-bit RSA key makes `/ws`, `/login` (and the
 //!   other keyring routes) answer 500 `misconfigured`, without leaking the detail.
 //!
+//! - Defaults (README "Own keys"): with external issuers only, `/ws` works and `/login`
+//!   is 500 `misconfigured`; with `JWT_KEYS` only and no `JWT_SIGNING_KID`, the first key
+//!   of `JWT_KEYS` signs.
+//!
 //! Each configuration is its own runtime, started on first use and shared by its tests.
 //! Run: `cargo test --test keys` (from the repository root; builds the Worker if `src/`
 //! changed).
@@ -67,6 +71,24 @@ fn issuers() -> &'static Server {
     })
 }
 
+/// No own key at all (`JWT_SECRET` empty, no `JWT_KEYS`): external issuers only.
+fn external_only() -> &'static Server {
+    static S: OnceLock<Server> = OnceLock::new();
+    S.get_or_init(|| {
+        let issuers = json!([fixture_issuer(false)]).to_string();
+        Server::start(&[("JWT_SECRET", ""), ("TRUSTED_ISSUERS", issuers.as_str())])
+    })
+}
+
+/// `JWT_KEYS` only (`JWT_SECRET` empty, no `JWT_SIGNING_KID`): the first key signs.
+fn keys_only() -> &'static Server {
+    static S: OnceLock<Server> = OnceLock::new();
+    S.get_or_init(|| {
+        let keys = own_keys(&[oct_jwk("hs-first", OLD_HS_SECRET)]);
+        Server::start(&[("JWT_SECRET", ""), ("JWT_KEYS", keys.as_str())])
+    })
+}
+
 /// The fixture issuer *with* the 1024-bit RSA key: the keyring must not load.
 fn weak() -> &'static Server {
     static S: OnceLock<Server> = OnceLock::new();
@@ -96,6 +118,11 @@ async fn jwks(s: &Server, case: &str) -> Vec<Value> {
         r.header("content-type"),
         Some("application/jwk-set+json"),
         "{case}"
+    );
+    assert_eq!(
+        r.header("cache-control"),
+        Some("public, max-age=300"),
+        "{case}: cacheable for 5 minutes"
     );
     let keys = r.json["keys"]
         .as_array()
@@ -410,4 +437,62 @@ async fn weak_rsa_issuer_key_makes_the_keyring_routes_misconfigured() {
         &get(s, "/.well-known/jwks.json").await,
         "GET /.well-known/jwks.json",
     );
+}
+
+#[tokio::test]
+async fn with_external_issuers_only_the_gate_works_and_login_is_misconfigured() {
+    let s = external_only();
+    let token = Ext::EdDsa.sign(&ext_claims("ext-only"));
+    expect_welcome(
+        s,
+        "keys-ext-only",
+        Auth::Subprotocol(&token),
+        "ext-only",
+        "Ext ext-only",
+        "external token",
+    )
+    .await;
+    // Nothing of roomgate's own verifies: the test secret is not configured.
+    s.connect(
+        "/ws/keys-ext-only",
+        Auth::Header(&token_for("ext-only-own", "O")),
+    )
+    .await
+    .err()
+    .expect("own HS256 token without JWT_SECRET")
+    .expect(401, "invalid_token");
+    // And nothing signs.
+    let r = Reply::from(s.login("alice", login_password("alice")).await).await;
+    r.expect_error(500, "misconfigured", "POST /login without a signing key");
+    assert_eq!(jwks(s, "external only").await, Vec::<Value>::new());
+}
+
+#[tokio::test]
+async fn without_jwt_secret_or_signing_kid_the_first_of_jwt_keys_signs() {
+    let s = keys_only();
+    let token = login_token(s, "alice").await;
+    assert_eq!(header_of(&token)["alg"], "HS256", "{}", header_of(&token));
+    assert_eq!(
+        header_of(&token)["kid"],
+        "hs-first",
+        "{}",
+        header_of(&token)
+    );
+    let sub = claims_of(&token)["sub"].as_str().unwrap().to_owned();
+    expect_welcome(
+        s,
+        "keys-first",
+        Auth::Subprotocol(&token),
+        &sub,
+        "Alice",
+        "first key's token",
+    )
+    .await;
+    // The Ed25519 key verifies without signing, and is published.
+    let kids: Vec<String> = jwks(s, "keys only")
+        .await
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kids, vec![OWN_ED_KID.to_owned()]);
 }
