@@ -4,7 +4,7 @@
 //!   10,240 bytes → 414 `uri_too_long`; an `Authorization`, `Sec-WebSocket-Protocol` or
 //!   `Origin` header over 8,704 bytes → 431 `header_too_large`; a token over 8 KiB that
 //!   fits those bounds → 401 `invalid_token`, while a validly signed token of exactly
-//!   8 KiB is accepted.
+//!   8 KiB is accepted. The room name (400) is checked before the bounds.
 //! - Origins (`ALLOWED_ORIGINS`): a listed origin is let in whatever its case and with a
 //!   trailing `/`; an unlisted one gets 403 `origin_forbidden` (also with a valid ticket,
 //!   which is then not used up); no `Origin` at all is let in.
@@ -253,6 +253,45 @@ async fn a_token_over_8_kib_is_401_and_one_of_8_kib_is_accepted() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn the_room_name_is_checked_before_the_size_bounds() {
+    let s = server();
+    let bad_room = "/ws/bad%20name";
+    let long_url = format!("{bad_room}?pad={}", "a".repeat(MAX_URL_BYTES));
+    refused(
+        s,
+        &long_url,
+        Auth::None,
+        &[],
+        400,
+        "invalid_room",
+        "bad room, long URL",
+    )
+    .await;
+    let huge = format!("Bearer {}", "h".repeat(MAX_HEADER_BYTES));
+    refused(
+        s,
+        bad_room,
+        Auth::None,
+        &[("authorization", huge.as_str())],
+        400,
+        "invalid_room",
+        "bad room, huge header",
+    )
+    .await;
+    // And the size bounds before the token: an oversized garbage token is 431, not 401.
+    refused(
+        s,
+        "/ws/limits",
+        Auth::None,
+        &[("authorization", huge.as_str())],
+        431,
+        "header_too_large",
+        "huge garbage token",
+    )
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------
