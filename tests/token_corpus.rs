@@ -16,8 +16,8 @@
 //!   reverse); no kid when the issuer has several keys; wrong secret;
 //! - claims, for an own HS256 token and for an external public-key token: expired, `nbf`
 //!   and `iat` in the future, missing `iat`, lifetime over 24 h, wrong `aud`, `aud` list
-//!   without ours, wrong `iss`, missing `sub`, empty and over-long `sub`, missing `exp`,
-//!   invalid `rooms` patterns;
+//!   without ours, wrong `iss`, missing `sub`, empty, non-string and over-long `sub`,
+//!   empty or over-long `name`, over-long `jti`, missing `exp`, invalid `rooms` patterns;
 //! - structure: tampered header / payload / signature, truncated mid-signature, 4 and 5
 //!   segments, non-base64url segments, signed non-JSON claims, signed claims that are a
 //!   JSON array, garbage, an empty bearer, no credential, over 8 KiB (401 on every
@@ -26,11 +26,14 @@
 //!   expired 2 s after issue: a ticket never outlives its token), a ticket for another
 //!   room, an unknown ticket; a room the token's `rooms` claim does not grant (403
 //!   `room_forbidden`); a forbidden `Origin` (403 `origin_forbidden`) while no `Origin`
-//!   and a listed one are allowed.
+//!   and a listed one are allowed;
+//! - critical header parameters: a `crit` header naming an extension roomgate does not
+//!   implement makes the JWS invalid (RFC 7515 §4.1.11, "MUST").
 //!
 //! Every 401 must carry `WWW-Authenticate: Bearer`. Each table checks all its rows and
 //! fails once, listing every row that misbehaved. Controls (the untampered tokens, and
 //! every signer through every transport) prove the refusals are about the defect.
+//! `-- --nocapture` prints the gate's reason for every refused attempt.
 //!
 //! Run: `cargo test --test token_corpus` (from the repository root; builds the Worker if
 //! `src/` changed and starts its own runtime).
@@ -195,7 +198,7 @@ async fn run(s: &Server, table: &[Case]) {
     }
     assert!(
         failures.is_empty(),
-        "{} of {} rows misbehaved:\n  {}",
+        "{} attempts misbehaved ({} rows in the table):\n  {}",
         failures.len(),
         table.len(),
         failures.join("\n  ")
@@ -471,6 +474,13 @@ async fn refuses_bad_claims_from_every_kind_of_key() {
         ("missing exp", json!({"exp": null})),
         ("exp not a number", json!({"exp": "tomorrow"})),
         ("invalid rooms pattern", json!({"rooms": ["a b"]})),
+        (
+            "rooms over 64 patterns",
+            json!({"rooms": (0..65).map(|i| format!("r{i}")).collect::<Vec<_>>()}),
+        ),
+        ("sub not a string", json!({"sub": 42})),
+        ("empty name", json!({"name": ""})),
+        ("jti over 128 bytes", json!({"jti": "j".repeat(129)})),
         ("rooms not an array", json!({"rooms": "lobby"})),
     ];
     let mut table = Vec::new();
@@ -933,4 +943,50 @@ async fn refuses_ungranted_rooms_and_forbidden_origins() {
         "listed origin",
     )
     .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Critical header parameters (RFC 7515 §4.1.11)
+
+/// A JWS whose `crit` header lists an extension the recipient does not understand "MUST"
+/// be rejected (RFC 7515 §4.1.11; RFC 7797 §6 for `b64`): the issuer declared that the
+/// token means something else to anyone who ignores that parameter. roomgate supports no
+/// JWS extension, so every token with `crit` must be refused — for its own key and for
+/// external keys alike.
+#[tokio::test]
+async fn refuses_tokens_with_critical_header_parameters() {
+    let s = corpus();
+    let own = claims("crit-user", "Crit");
+    let ext = ext_claims("crit-ext");
+    let hs_crit = |extra: Value| {
+        let mut header = json!({"alg": "HS256", "typ": "JWT", "kid": "primary"});
+        for (k, v) in extra.as_object().unwrap() {
+            header[k] = v.clone();
+        }
+        mint(JWT_SECRET.as_bytes(), &header, &own)
+    };
+    // jsonwebtoken's Header has no `crit`: sign the ES256 input with its raw signer.
+    let es_input = format!(
+        "{}.{}",
+        b64(&json!({"alg": "ES256", "kid": "ec-1", "crit": ["x-unknown"], "x-unknown": true})),
+        b64(&ext)
+    );
+    let es_sig =
+        jsonwebtoken::crypto::sign(es_input.as_bytes(), &Ext::Es256.key(), Algorithm::ES256)
+            .unwrap();
+    let table = vec![
+        Case::invalid(
+            "crit lists an unknown extension (HS256 own)",
+            hs_crit(json!({"crit": ["x-unknown"], "x-unknown": 1})),
+        ),
+        Case::invalid(
+            "crit b64=false, unencoded payload (HS256 own)",
+            hs_crit(json!({"crit": ["b64"], "b64": false})),
+        ),
+        Case::invalid(
+            "crit lists an unknown extension (ES256 external)",
+            format!("{es_input}.{es_sig}"),
+        ),
+    ];
+    run(s, &table).await;
 }
