@@ -14,7 +14,9 @@
 //! - a revocation after issue stops the redemption;
 //! - a ticket, when present, is the only credential looked at (a valid one beats tokens
 //!   for someone else, a bad one does not fall back to a valid token);
-//! - `/ws-ticket` answers other methods with 405 and `Allow: POST`.
+//! - `/ws-ticket` answers other methods with 405 and `Allow: POST`;
+//! - refusals checked before the ticket (no upgrade, bad room name) do not use it up;
+//! - with `ALLOW_QUERY_TOKEN=false` (its own runtime) tickets still work.
 //!
 //! Run: `cargo test --test tickets` (from the repository root; builds the Worker if
 //! `src/` changed and starts its own runtime).
@@ -224,12 +226,16 @@ async fn ticket_rooms_must_be_granted_and_valid() {
 
     // An unbound ticket carries the grants: the gate still refuses other rooms.
     let t = ticket(s, &token, None).await;
-    match s
-        .connect(&format!("/ws/tix-lobby?ticket={t}"), Auth::None)
-        .await
-    {
+    // (Not `connect`: its replay of a refusal would redeem the ticket a second time.)
+    match upgrade_raw(s, &format!("/ws/tix-lobby?ticket={t}"), &[]).await {
         Ok(_) => panic!("an unbound ticket opened a room its token does not grant"),
-        Err(r) => r.expect(403, "room_forbidden"),
+        Err((status, body)) => {
+            assert_eq!(status, 403, "{body}");
+            // The body may be cut short with the response head; judge it when whole.
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&body) {
+                assert_eq!(v["error"], "room_forbidden", "{body}");
+            }
+        }
     }
 
     let valid = token_for("tix-rooms", "R");
@@ -288,7 +294,7 @@ async fn the_ticket_never_appears_in_the_101_response() {
             .unwrap_or_default();
         let (ws, response) = upgrade_raw(s, &format!("/ws/tix-echo?ticket={t}"), &headers)
             .await
-            .unwrap_or_else(|status| panic!("refused: {status}"));
+            .unwrap_or_else(|(status, body)| panic!("refused: {status} {body}"));
         assert_eq!(response.status().as_u16(), 101);
         for (name, value) in response.headers() {
             let value = String::from_utf8_lossy(value.as_bytes());
@@ -379,4 +385,64 @@ async fn ws_ticket_only_answers_post() {
         r.expect_error(405, "method_not_allowed", method);
         assert_eq!(r.header("allow"), Some("POST"), "{method}");
     }
+}
+
+#[tokio::test]
+async fn refusals_before_the_ticket_check_do_not_use_it_up() {
+    let s = server();
+    let token = s.token("alice").await;
+    let sub = claims_of(&token)["sub"].as_str().unwrap().to_owned();
+    let t = ticket(s, &token, None).await;
+
+    // No upgrade (426) and a bad room name (400) are answered before the ticket is read.
+    let r = Reply::from(
+        s.http()
+            .get(format!("{}/ws/tix-keep?ticket={t}", s.url))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    r.expect_error(426, "upgrade_required", "plain GET with a ticket");
+    match s
+        .connect(&format!("/ws/bad%20room?ticket={t}"), Auth::None)
+        .await
+    {
+        Ok(_) => panic!("bad room name opened a socket"),
+        Err(r) => r.expect(400, "invalid_room"),
+    }
+
+    // The ticket still works, once.
+    let mut c = s
+        .connect(&format!("/ws/tix-keep?ticket={t}"), Auth::None)
+        .await
+        .unwrap_or_else(|r| {
+            panic!(
+                "ticket used up by an earlier refusal: {} {}",
+                r.status, r.body
+            )
+        });
+    assert_eq!(c.recv_type("welcome").await["user"]["id"], sub);
+    c.close().await;
+}
+
+#[tokio::test]
+async fn tickets_work_with_query_tokens_switched_off() {
+    let s = tokio::task::spawn_blocking(|| Server::start(&[("ALLOW_QUERY_TOKEN", "false")]))
+        .await
+        .unwrap();
+    let token = s.token("bob").await;
+    let sub = claims_of(&token)["sub"].as_str().unwrap().to_owned();
+    match s.connect("/ws/tix-noquery", Auth::Query(&token)).await {
+        Ok(_) => panic!("?token= accepted with ALLOW_QUERY_TOKEN=false"),
+        Err(r) => r.expect(401, "invalid_token"),
+    }
+    // The ticket is the way to keep JWTs out of URLs: it is not a query *token*.
+    let t = ticket(&s, &token, Some("tix-noquery")).await;
+    let mut c = s
+        .connect(&format!("/ws/tix-noquery?ticket={t}"), Auth::None)
+        .await
+        .unwrap_or_else(|r| panic!("ticket refused: {} {}", r.status, r.body));
+    assert_eq!(c.recv_type("welcome").await["user"]["id"], sub);
+    c.close().await;
 }

@@ -337,7 +337,11 @@ pub async fn ticket(s: &Server, token: &str, room: Option<&str>) -> String {
     r.json["ticket"].as_str().expect("ticket").to_owned()
 }
 
-/// A WebSocket upgrade that keeps the whole 101 response (headers included).
+/// A WebSocket upgrade that keeps the whole 101 response (headers included). A refusal
+/// is its status and whatever body arrived with the response head (possibly cut short).
+///
+/// Unlike `Server::connect`, a refusal is never replayed: a replay would redeem a
+/// single-use ticket a second time and see a different answer.
 pub async fn upgrade_raw(
     s: &Server,
     path: &str,
@@ -347,7 +351,7 @@ pub async fn upgrade_raw(
         WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>,
         UpgradeResponse,
     ),
-    u16,
+    (u16, String),
 > {
     let mut req = s.ws_url(path).into_client_request().unwrap();
     for (k, v) in headers {
@@ -358,7 +362,14 @@ pub async fn upgrade_raw(
     }
     match tokio_tungstenite::connect_async(req).await {
         Ok(pair) => Ok(pair),
-        Err(WsError::Http(res)) => Err(res.status().as_u16()),
+        Err(WsError::Http(res)) => {
+            let status = res.status().as_u16();
+            let body = res
+                .into_body()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            Err((status, body))
+        }
         Err(e) => panic!("upgrade {path}: {e}"),
     }
 }
