@@ -12,7 +12,9 @@
 //!   `jsonwebtoken` from the fixture PEMs are accepted through every transport, and so is
 //!   an HS256 issuer whose shared secret is a Worker secret (`PARTNER_SECRET`).
 //! - A `TRUSTED_ISSUERS` with the weak 1024-bit RSA key makes `/ws`, `/login` (and the
-//!   other keyring routes) answer 500 `misconfigured`, without leaking the detail.
+//!   other keyring routes) answer 500 `misconfigured`, without leaking the detail; so
+//!   does every other bad entry the README lists (private key as issuer key, alg/type
+//!   mismatch, duplicate kid, missing or short shared secret, ...), one runtime each.
 //!
 //! - Defaults (README "Own keys"): with external issuers only, `/ws` works and `/login`
 //!   is 500 `misconfigured`; with `JWT_KEYS` only and no `JWT_SIGNING_KID`, the first key
@@ -495,4 +497,102 @@ async fn without_jwt_secret_or_signing_kid_the_first_of_jwt_keys_signs() {
         .map(|k| k["kid"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(kids, vec![OWN_ED_KID.to_owned()]);
+}
+
+/// Every bad keyring entry the README lists ("A bad entry ... makes the gate answer 500
+/// `misconfigured` rather than run with half a keyring"), each in a runtime of its own
+/// (started, checked and stopped one after the other): `/login` and `/ws` answer 500.
+#[tokio::test]
+async fn every_bad_keyring_entry_fails_closed() {
+    let ec = issuer_jwk("ec-1");
+    let issuer = |keys: Vec<Value>| {
+        json!([{"iss": EXT_ISS, "aud": EXT_AUD, "jwks": {"keys": keys}}]).to_string()
+    };
+    let mut public_only_ed = own_ed_jwk();
+    public_only_ed.as_object_mut().unwrap().remove("d");
+    let cases: Vec<(&str, Vec<(&str, String)>)> = vec![
+        (
+            "a private key where a public one belongs",
+            vec![("TRUSTED_ISSUERS", issuer(vec![own_ed_jwk()]))],
+        ),
+        (
+            "an alg that does not match the key type",
+            vec![("TRUSTED_ISSUERS", issuer(vec![with(ec.clone(), json!({"alg": "RS256"}))]))],
+        ),
+        (
+            "a duplicate kid (an issuer key named like JWT_SECRET's)",
+            vec![("TRUSTED_ISSUERS", issuer(vec![with(ec.clone(), json!({"kid": "primary"}))]))],
+        ),
+        (
+            "a duplicate kid within one issuer",
+            vec![("TRUSTED_ISSUERS", issuer(vec![ec.clone(), with(issuer_jwk("rsa-1"), json!({"kid": "ec-1"}))]))],
+        ),
+        (
+            "a missing shared secret",
+            vec![("TRUSTED_ISSUERS", json!([partner_issuer()]).to_string())],
+        ),
+        (
+            "a shared secret under 32 bytes",
+            vec![
+                ("TRUSTED_ISSUERS", json!([partner_issuer()]).to_string()),
+                (PARTNER_BINDING, "too-short".into()),
+            ],
+        ),
+        (
+            "an issuer without keys",
+            vec![("TRUSTED_ISSUERS", json!([{"iss": EXT_ISS, "aud": EXT_AUD}]).to_string())],
+        ),
+        (
+            "a remote JWKS URL (not supported: must not be silently ignored)",
+            vec![(
+                "TRUSTED_ISSUERS",
+                json!([{"iss": EXT_ISS, "aud": EXT_AUD, "jwks_uri": "https://id.fixture.test/jwks.json"}]).to_string(),
+            )],
+        ),
+        ("TRUSTED_ISSUERS that is not JSON", vec![("TRUSTED_ISSUERS", "[{iss: nope".into())]),
+        (
+            "JWT_SIGNING_KID naming no own key",
+            vec![
+                ("TRUSTED_ISSUERS", json!([fixture_issuer(false)]).to_string()),
+                ("JWT_SIGNING_KID", "ec-1".into()),
+            ],
+        ),
+        (
+            "an own Ed25519 key without its private half",
+            vec![("JWT_KEYS", json!({"keys": [public_only_ed]}).to_string())],
+        ),
+    ];
+    let own = own_hs(None, &claims("bad-config", "Bad"));
+    let mut failures = Vec::new();
+    for (case, vars) in cases {
+        let s = tokio::task::spawn_blocking(move || {
+            let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            Server::start(&vars)
+        })
+        .await
+        .unwrap();
+        let login = Reply::from(s.login("alice", login_password("alice")).await).await;
+        if (login.status, login.json["error"].as_str()) != (500, Some("misconfigured")) {
+            failures.push(format!(
+                "{case}: POST /login answered {} {}",
+                login.status, login.text
+            ));
+        }
+        match s.connect("/ws/keys-bad", Auth::Header(&own)).await {
+            Ok(c) => {
+                failures.push(format!("{case}: /ws opened a socket"));
+                c.close().await;
+            }
+            Err(r) if (r.status, r.json["error"].as_str()) != (500, Some("misconfigured")) => {
+                failures.push(format!("{case}: /ws answered {} {}", r.status, r.body));
+            }
+            Err(_) => {}
+        }
+        drop(s); // closes its stdin: the runtime stops
+    }
+    assert!(
+        failures.is_empty(),
+        "misbehaving configurations:\n  {}",
+        failures.join("\n  ")
+    );
 }
