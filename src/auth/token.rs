@@ -81,6 +81,8 @@ pub struct IssuedToken {
 pub enum TokenError {
     Oversized,
     Malformed,
+    /// The header lists `crit` extensions; roomgate implements none (RFC 7515 §4.1.11).
+    CriticalHeader,
     UnknownKey,
     MissingKeyId,
     AlgorithmMismatch {
@@ -106,6 +108,7 @@ impl std::fmt::Display for TokenError {
         match self {
             Self::Oversized => write!(f, "token is longer than {MAX_TOKEN_BYTES} bytes"),
             Self::Malformed => f.write_str("token is not a well-formed JWT"),
+            Self::CriticalHeader => f.write_str("token header has critical extensions (crit)"),
             Self::UnknownKey => f.write_str("token key id (kid) is not trusted"),
             Self::MissingKeyId => f.write_str("token has no key id (kid)"),
             Self::AlgorithmMismatch { expected, actual } => {
@@ -401,6 +404,9 @@ impl Keyring {
             return Err(TokenError::Oversized);
         }
         let untrusted = UntrustedToken::new(token).map_err(|_| TokenError::Malformed)?;
+        if has_crit(token) {
+            return Err(TokenError::CriticalHeader);
+        }
         let entry = self.key_for(&untrusted)?;
         if untrusted.algorithm() != entry.key.alg() {
             return Err(TokenError::AlgorithmMismatch {
@@ -491,6 +497,22 @@ impl Keyring {
             rooms: custom.rooms.clone(),
         })
     }
+}
+
+/// True when the (already well-formed) token's header has a `crit` member. `jwt-compact`'s
+/// typed header drops unknown members, so the raw header is read for this one check.
+fn has_crit(token: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Crit {
+        #[serde(default)]
+        crit: Option<serde::de::IgnoredAny>,
+    }
+    token
+        .split('.')
+        .next()
+        .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
+        .and_then(|h| serde_json::from_slice::<Crit>(&h).ok())
+        .is_some_and(|h| h.crit.is_some())
 }
 
 fn map_validation(err: ValidationError) -> TokenError {

@@ -42,6 +42,18 @@ fn forge(secret: &[u8], claims: Value) -> String {
         .unwrap()
 }
 
+/// Signs `header.payload` (both already base64url) with HS256.
+fn forge_with_header(secret: &[u8], header: &str, payload: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let input = format!("{header}.{payload}");
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+    mac.update(input.as_bytes());
+    format!(
+        "{input}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
+}
+
 fn claims_at(iat: i64, nbf: i64, exp: i64) -> Value {
     json!({"sub": "u1", "name": "Alice", "iss": "roomgate", "aud": "roomgate",
            "jti": "j1", "iat": iat, "nbf": nbf, "exp": exp})
@@ -293,6 +305,20 @@ fn token_table() {
                 expected: "HS256".into(),
                 actual: "HS512".into(),
             }),
+        ),
+        (
+            "crit header",
+            {
+                let c = Claims::new(claims_at(n, n, n + 60));
+                let token = Hs256
+                    .token(&Header::empty(), &c, &Hs256Key::new(SECRET))
+                    .unwrap();
+                // Same claims and key, header swapped for one that carries `crit`.
+                let header = b64(&json!({"alg": "HS256", "crit": ["exp"], "exp": 1}));
+                let payload = token.split('.').nth(1).unwrap();
+                forge_with_header(SECRET, &header, payload)
+            },
+            Err(TokenError::CriticalHeader),
         ),
         ("garbage", "not-a-token".into(), Err(TokenError::Malformed)),
         ("two segments", "abc.def".into(), Err(TokenError::Malformed)),
