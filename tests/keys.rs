@@ -346,7 +346,9 @@ async fn external_public_key_tokens_are_accepted_through_every_transport() {
         assert_eq!(header.alg, ext.alg());
         for (what, auth) in transports(&token) {
             let case = format!("{} via {what}", ext.name());
-            expect_welcome(s, "keys-ext", auth, &sub, &format!("Ext {sub}"), &case).await;
+            // External users are `<iss>#<sub>`: no issuer can mint another's users.
+            let id = format!("{EXT_ISS}#{sub}");
+            expect_welcome(s, "keys-ext", auth, &id, &format!("Ext {sub}"), &case).await;
         }
     }
 }
@@ -365,7 +367,7 @@ async fn external_hs256_issuer_with_a_shared_secret_is_accepted() {
             s,
             "keys-partner",
             auth,
-            "partner-user",
+            &format!("{PARTNER_ISS}#partner-user"),
             "Partner partner-user",
             what,
         )
@@ -381,7 +383,7 @@ async fn external_hs256_issuer_with_a_shared_secret_is_accepted() {
         s,
         "keys-partner",
         Auth::Header(&no_kid),
-        "partner-nokid",
+        &format!("{PARTNER_ISS}#partner-nokid"),
         "Partner partner-nokid",
         "no kid",
     )
@@ -449,7 +451,7 @@ async fn with_external_issuers_only_the_gate_works_and_login_is_misconfigured() 
         s,
         "keys-ext-only",
         Auth::Subprotocol(&token),
-        "ext-only",
+        &format!("{EXT_ISS}#ext-only"),
         "Ext ext-only",
         "external token",
     )
@@ -595,4 +597,34 @@ async fn every_bad_keyring_entry_fails_closed() {
         "misbehaving configurations:\n  {}",
         failures.join("\n  ")
     );
+}
+
+/// An external issuer cannot become one of roomgate's own users (or another issuer's):
+/// its users' ids are `<iss>#<sub>`, whatever `sub` it mints.
+#[tokio::test]
+async fn external_issuers_cannot_mint_own_users() {
+    let s = issuers();
+    let alice = login_token(s, "alice").await;
+    let alice_id = claims_of(&alice)["sub"].as_str().unwrap().to_owned();
+    let (mut own, _) = s.join_welcomed("keys-collision", &alice).await;
+
+    let ext = Ext::ALL[1];
+    let forged = ext.sign(&{
+        let mut c = ext_claims(&alice_id);
+        c["name"] = json!("Alice");
+        c
+    });
+    let (mut other, welcome) = s.join_welcomed("keys-collision", &forged).await;
+    let ext_id = format!("{EXT_ISS}#{alice_id}");
+    assert_eq!(welcome["user"]["id"], ext_id.as_str());
+    assert_eq!(welcome["members"].as_array().unwrap().len(), 2, "{welcome}");
+    // Alice sees a new member arrive, not a second tab of herself.
+    let join = own.recv_type("join").await;
+    assert_eq!(join["user"]["id"], ext_id.as_str());
+
+    other.publish(json!("hi")).await;
+    let m = own.recv_type("message").await;
+    assert_eq!(m["from"]["id"], ext_id.as_str());
+    other.close().await;
+    own.close().await;
 }

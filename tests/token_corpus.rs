@@ -219,8 +219,25 @@ async fn expect_accepted(
         .await
         .unwrap_or_else(|r| panic!("{what}: refused {} {}", r.status, r.body));
     let welcome = c.recv_type("welcome").await;
-    assert_eq!(welcome["user"]["id"], sub, "{what}: {welcome}");
+    assert_eq!(
+        welcome["user"]["id"],
+        user_id(auth, sub),
+        "{what}: {welcome}"
+    );
     c.close().await;
+}
+
+/// The user id a token with `sub` gets: `sub` for roomgate's own tokens, `<iss>#<sub>`
+/// for an external issuer's (so that no issuer can mint another's users).
+fn user_id(auth: Auth<'_>, sub: &str) -> String {
+    let token = match auth {
+        Auth::Subprotocol(t) | Auth::Header(t) | Auth::Query(t) => t,
+        Auth::None => return sub.to_owned(),
+    };
+    match claims_of(token)["iss"].as_str() {
+        Some(iss) if iss != "roomgate" => format!("{iss}#{sub}"),
+        _ => sub.to_owned(),
+    }
 }
 
 /// Who signs a claims-class row.
@@ -724,7 +741,8 @@ async fn refuses_revoked_tokens() {
     revoke_jti(s, &jti).await;
     revoke_jti(s, &ext_jti).await;
     revoke_sub(s, "rev-sub-user").await;
-    revoke_sub(s, "rev-sub-user-ext").await;
+    // External users are revoked by their full id, `<iss>#<sub>`.
+    revoke_sub(s, &format!("{EXT_ISS}#rev-sub-user-ext")).await;
 
     let table = vec![
         Case::invalid("revoked jti (own HS256)", by_jti),

@@ -9,9 +9,11 @@
 //!   is how keys rotate (README: "Key rotation").
 //!
 //! Trusted issuers (`TRUSTED_ISSUERS`, a JSON array): each `{"iss", "aud", "jwks"?,
-//! "secret"?}`, where `jwks` is an inline JWK Set of public keys (EdDSA, ES256, RS256 ≥
-//! 2048 bits, or `oct` HS256) and `secret` is `{"kid", "binding"}` naming a Worker secret
-//! that holds a shared HS256 key.
+//! "secret"?, "sub_prefix"?}`, where `jwks` is an inline JWK Set of public keys (EdDSA,
+//! ES256, RS256 ≥ 2048 bits, or `oct` HS256) and `secret` is `{"kid", "binding"}` naming a
+//! Worker secret that holds a shared HS256 key. An external user's id is `sub_prefix` +
+//! `sub` (default prefix `"<iss>#"`), so no issuer can mint another issuer's — or
+//! roomgate's own — users.
 
 use serde::Deserialize;
 
@@ -40,7 +42,13 @@ struct IssuerConfig {
     jwks: Option<JwkSet>,
     #[serde(default)]
     secret: Option<SharedSecret>,
+    /// Prefix of this issuer's user ids; default `"<iss>#"`.
+    #[serde(default)]
+    sub_prefix: Option<String>,
 }
+
+/// Longest configurable `sub_prefix` (user ids live in socket attachments and frames).
+pub const MAX_SUB_PREFIX: usize = 128;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -113,10 +121,20 @@ pub fn build(
                     VerifyingKey::Hs256(hmac_key(&shared.kid, raw.as_bytes())?),
                 ));
             }
+            let sub_prefix = issuer
+                .sub_prefix
+                .unwrap_or_else(|| format!("{}#", issuer.iss));
+            if sub_prefix.len() > MAX_SUB_PREFIX {
+                return Err(KeyError(format!(
+                    "issuer {:?}: sub_prefix is over {MAX_SUB_PREFIX} bytes",
+                    issuer.iss
+                )));
+            }
             ring.add_issuer(
                 Issuer {
                     iss: issuer.iss,
                     aud: issuer.aud,
+                    sub_prefix,
                 },
                 keys,
             )?;

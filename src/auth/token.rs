@@ -189,6 +189,9 @@ fn secs(moment: DateTime<Utc>) -> u64 {
 pub struct Issuer {
     pub iss: String,
     pub aud: String,
+    /// Put in front of every `sub` from this issuer to form the user id, so that two
+    /// issuers can never mint the same identity (roomgate's own issuer: empty).
+    pub sub_prefix: String,
 }
 
 struct KeyEntry {
@@ -226,6 +229,7 @@ impl Keyring {
         let own = Issuer {
             iss: policy.issuer.clone(),
             aud: policy.audience.clone(),
+            sub_prefix: String::new(),
         };
         Self {
             policy,
@@ -472,13 +476,17 @@ impl Keyring {
             .clone()
             .filter(|s| !s.is_empty())
             .ok_or(TokenError::MissingClaim("sub"))?;
-        if sub.len() > MAX_SUB_BYTES {
+        if sub.len() > MAX_SUB_BYTES || sub.chars().any(char::is_control) {
             return Err(TokenError::InvalidClaim("sub"));
         }
         let name = custom.name.clone().unwrap_or_else(|| sub.clone());
-        if name.is_empty() || name.len() > MAX_NAME_BYTES {
+        if name.trim().is_empty()
+            || name.len() > MAX_NAME_BYTES
+            || name.chars().any(char::is_control)
+        {
             return Err(TokenError::InvalidClaim("name"));
         }
+        let sub = format!("{}{sub}", issuer.sub_prefix);
         if custom.jti.as_ref().is_some_and(|j| j.len() > MAX_JTI_BYTES) {
             return Err(TokenError::InvalidClaim("jti"));
         }

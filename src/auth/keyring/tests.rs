@@ -102,7 +102,10 @@ fn external_issuer_algorithms_verify() {
         let token = mint(alg, kid, &key, &ext());
         let id = block_on(ring.verify(&token, NOW, &RingCrypto))
             .unwrap_or_else(|e| panic!("{alg:?}: {e}"));
-        assert_eq!(id.sub, "ext-1");
+        assert_eq!(
+            id.sub, "https://id.example#ext-1",
+            "external ids carry their issuer"
+        );
         assert_eq!(id.name, "External");
     }
     let partner = mint(
@@ -111,7 +114,12 @@ fn external_issuer_algorithms_verify() {
         &EncodingKey::from_secret(b"partner-shared-secret-0123456789abcdef"),
         &claims("partner", "roomgate"),
     );
-    assert!(block_on(ring.verify(&partner, NOW, &RingCrypto)).is_ok());
+    assert_eq!(
+        block_on(ring.verify(&partner, NOW, &RingCrypto))
+            .unwrap()
+            .sub,
+        "partner#ext-1"
+    );
 }
 
 #[test]

@@ -320,6 +320,24 @@ fn token_table() {
             },
             Err(TokenError::CriticalHeader),
         ),
+        (
+            "control character in sub",
+            forge(
+                SECRET,
+                json!({"sub": "u1\nadmin", "iss": "roomgate", "aud": "roomgate", "iat": n,
+                       "exp": n + 60}),
+            ),
+            Err(TokenError::InvalidClaim("sub")),
+        ),
+        (
+            "control character in name",
+            forge(
+                SECRET,
+                json!({"sub": "u1", "name": "A\u{0}", "iss": "roomgate", "aud": "roomgate",
+                       "iat": n, "exp": n + 60}),
+            ),
+            Err(TokenError::InvalidClaim("name")),
+        ),
         ("garbage", "not-a-token".into(), Err(TokenError::Malformed)),
         ("two segments", "abc.def".into(), Err(TokenError::Malformed)),
         ("empty", String::new(), Err(TokenError::Malformed)),
