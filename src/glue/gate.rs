@@ -14,7 +14,7 @@ use super::handoff::{Handoff, HANDOFF_HEADER};
 use super::http::bearer;
 use super::revocation::ensure_not_revoked;
 use super::webcrypto::WebCrypto;
-use super::{config, now_secs, tickets, token_authority, ROOMS_BINDING};
+use super::{config, now_secs, object_stub, tickets, token_authority, ROOMS_BINDING};
 use crate::auth::grants;
 use crate::auth::token::{Identity, MAX_TOKEN_BYTES};
 use crate::auth::transport::{find_credential, selected_protocol, UpgradeAuth};
@@ -133,12 +133,6 @@ async fn enter_room(
     init.with_method(Method::Get).with_headers(headers);
     let internal = Request::new_with_init("https://room.internal/connect", &init)?;
 
-    let stub = env
-        .durable_object(ROOMS_BINDING)
-        .map_err(|e| {
-            ApiError::Misconfigured(format!("Durable Object binding {ROOMS_BINDING}: {e}"))
-        })?
-        .id_from_name(room)?
-        .get_stub()?;
+    let stub = object_stub(env, ROOMS_BINDING, room)?;
     Ok(stub.fetch_with_request(internal).await?)
 }

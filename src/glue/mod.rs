@@ -64,6 +64,15 @@ pub fn string_binding(env: &Env, name: &str) -> Option<String> {
     }
 }
 
+/// The stub of the Durable Object named `name` in namespace `binding`.
+pub fn object_stub(env: &Env, binding: &str, name: &str) -> Result<worker::Stub, ApiError> {
+    Ok(env
+        .durable_object(binding)
+        .map_err(|e| ApiError::Misconfigured(format!("Durable Object binding {binding}: {e}")))?
+        .id_from_name(name)?
+        .get_stub()?)
+}
+
 /// The request's configuration, read once.
 pub fn config(env: &Env) -> Result<Config, ApiError> {
     Ok(Config::from_lookup(|k| string_binding(env, k))?)

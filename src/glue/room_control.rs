@@ -15,7 +15,7 @@ use worker::{
 
 use super::http::json;
 use super::room_object::Room;
-use super::{now_secs, room_registry, ROOMS_BINDING};
+use super::{now_secs, object_stub, room_registry, ROOMS_BINDING};
 use crate::auth::revocation::Revocation;
 use crate::auth::token::Identity;
 use crate::error::ApiError;
@@ -78,13 +78,7 @@ async fn call(env: &Env, room: &str, path: &str, body: &impl Serialize) -> Resul
         .with_headers(headers)
         .with_body(Some(JsValue::from_str(&text)));
     let req = Request::new_with_init(&format!("https://room.internal{path}"), &init)?;
-    let stub = env
-        .durable_object(ROOMS_BINDING)
-        .map_err(|e| {
-            ApiError::Misconfigured(format!("Durable Object binding {ROOMS_BINDING}: {e}"))
-        })?
-        .id_from_name(room)?
-        .get_stub()?;
+    let stub = object_stub(env, ROOMS_BINDING, room)?;
     let mut res = stub.fetch_with_request(req).await?;
     if res.status_code() != 200 {
         let detail = res.text().await.unwrap_or_default();

@@ -15,7 +15,7 @@ use worker::{
 use super::http::{bearer, json, read_json};
 use super::revocation::ensure_not_revoked;
 use super::webcrypto::WebCrypto;
-use super::{config, now_secs, token_authority, TICKETS_BINDING};
+use super::{config, now_secs, object_stub, token_authority, TICKETS_BINDING};
 use crate::auth::grants;
 use crate::auth::ticket::{new_ticket, shard, ticket_hash, well_formed, TicketError, TicketRecord};
 use crate::auth::token::Identity;
@@ -133,13 +133,7 @@ async fn call_box(
     action: &str,
     body: &Stored,
 ) -> std::result::Result<Option<TicketRecord>, ApiError> {
-    let stub = env
-        .durable_object(TICKETS_BINDING)
-        .map_err(|e| {
-            ApiError::Misconfigured(format!("Durable Object binding {TICKETS_BINDING}: {e}"))
-        })?
-        .id_from_name(&shard(ticket))?
-        .get_stub()?;
+    let stub = object_stub(env, TICKETS_BINDING, &shard(ticket))?;
     let headers = Headers::new();
     headers.set("content-type", "application/json")?;
     let mut init = RequestInit::new();
