@@ -1,152 +1,350 @@
-//! Building the keyring from configuration: roomgate's own keys and trusted issuers.
+//! The keyring: every key roomgate trusts, by `kid`, and the one it signs with.
 //!
-//! Own keys:
-//! - `JWT_SECRET` (secret): an HMAC key, `kid` = `JWT_SECRET_KID` (default `primary`).
-//! - `JWT_KEYS` (secret, optional): a JWK Set of more own keys — `oct` secrets (HS256) and
-//!   Ed25519 private keys (`OKP` with `d`, EdDSA) — each with a `kid`.
-//! - `JWT_SIGNING_KID` (var, optional): which own key signs. Default: `JWT_SECRET`'s key
-//!   if set, else the first key of `JWT_KEYS`. Every other own key only verifies: that
-//!   is how keys rotate (README: "Key rotation").
-//!
-//! Trusted issuers (`TRUSTED_ISSUERS`, a JSON array): each `{"iss", "aud", "jwks"?,
-//! "secret"?, "sub_prefix"?}`, where `jwks` is an inline JWK Set of public keys (EdDSA,
-//! ES256, RS256 ≥ 2048 bits, or `oct` HS256) and `secret` is `{"kid", "binding"}` naming a
-//! Worker secret that holds a shared HS256 key. An external user's id is `sub_prefix` +
-//! `sub` (default prefix `"<iss>#"`), so no issuer can mint another issuer's — or
-//! roomgate's own — users.
+//! Each key belongs to one issuer (roomgate itself, or one of `TRUSTED_ISSUERS`) and has one
+//! algorithm. Verification picks the key by the token's `kid`, then requires the header's
+//! `alg` to be that key's algorithm: the token never chooses how it is checked. After the
+//! signature, the claims must name the key's own issuer (`iss`) and include its audience
+//! (`aud`), so a key of issuer A cannot vouch for issuer B; external users' ids carry their
+//! issuer (`sub_prefix`). How the keyring is built from configuration: [`config`].
 
-use serde::Deserialize;
+mod config;
 
-use super::keys::{hmac_key, own_key, verifying_key, JwkSet, KeyError, SigningKey, VerifyingKey};
-use super::token::{Issuer, Keyring, TokenPolicy};
+pub use config::{build, KeySources, DEFAULT_SECRET_KID, MAX_SUB_PREFIX};
 
-/// Default `kid` of the `JWT_SECRET` key.
-pub const DEFAULT_SECRET_KID: &str = "primary";
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::Duration;
+use jwt_compact::alg::Hs256;
+use jwt_compact::prelude::*;
 
-/// Where the keyring's material comes from (values of the bindings; `None` when unset).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct KeySources<'a> {
-    pub jwt_secret: Option<&'a str>,
-    pub jwt_secret_kid: Option<&'a str>,
-    pub jwt_keys: Option<&'a str>,
-    pub signing_kid: Option<&'a str>,
-    pub trusted_issuers: Option<&'a str>,
+use super::grants;
+use super::keys::{Crypto, KeyError, SigningKey, VerifyingKey};
+use super::token::{
+    at, has_crit, map_validation, secs, Audience, Identity, IssOnly, IssuedToken, RoomClaims,
+    TokenError, TokenPolicy, MAX_JTI_BYTES, MAX_NAME_BYTES, MAX_SUB_BYTES, MAX_TOKEN_BYTES,
+};
+
+/// A trusted issuer: tokens signed by its keys must carry this `iss` and `aud`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issuer {
+    pub iss: String,
+    pub aud: String,
+    /// Put in front of every `sub` from this issuer to form the user id, so that two
+    /// issuers can never mint the same identity (roomgate's own issuer: empty).
+    pub sub_prefix: String,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IssuerConfig {
-    iss: String,
-    aud: String,
-    #[serde(default)]
-    jwks: Option<JwkSet>,
-    #[serde(default)]
-    secret: Option<SharedSecret>,
-    /// Prefix of this issuer's user ids; default `"<iss>#"`.
-    #[serde(default)]
-    sub_prefix: Option<String>,
-}
-
-/// Longest configurable `sub_prefix` (user ids live in socket attachments and frames).
-pub const MAX_SUB_PREFIX: usize = 128;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SharedSecret {
+struct KeyEntry {
     kid: String,
-    binding: String,
+    issuer: usize,
+    key: VerifyingKey,
 }
 
-fn set(text: &str, what: &str) -> Result<JwkSet, KeyError> {
-    serde_json::from_str(text).map_err(|e| KeyError(format!("{what} is not a JWK Set: {e}")))
-}
-
-/// Builds the keyring. `secret` reads a Worker secret by name (for issuers' shared
-/// secrets). Fails when no key at all is configured, or any configured key is unusable —
-/// a half-loaded keyring would silently refuse or accept the wrong tokens.
-pub fn build(
+/// Every key roomgate trusts, by `kid`, and the one it signs with.
+pub struct Keyring {
     policy: TokenPolicy,
-    sources: KeySources<'_>,
-    secret: impl Fn(&str) -> Option<String>,
-) -> Result<Keyring, KeyError> {
-    let mut ring = Keyring::new(policy);
-    let mut signers: Vec<(String, SigningKey)> = Vec::new();
+    /// `issuers[0]` is roomgate itself.
+    issuers: Vec<Issuer>,
+    keys: Vec<KeyEntry>,
+    signer: Option<(String, SigningKey)>,
+}
 
-    if let Some(raw) = sources.jwt_secret.filter(|s| !s.is_empty()) {
-        let kid = sources
-            .jwt_secret_kid
-            .unwrap_or(DEFAULT_SECRET_KID)
-            .to_owned();
-        let key = hmac_key("JWT_SECRET", raw.as_bytes())?;
-        let signing = SigningKey::Hs256(key.clone());
-        ring.add_own(kid.clone(), signing.clone(), VerifyingKey::Hs256(key))?;
-        signers.push((kid, signing));
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Key material is deliberately left out.
+        f.debug_struct("Keyring")
+            .field("policy", &self.policy)
+            .field("issuers", &self.issuers)
+            .field(
+                "kids",
+                &self.keys.iter().map(|k| &k.kid).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
     }
-    if let Some(text) = sources.jwt_keys.filter(|s| !s.trim().is_empty()) {
-        for value in set(text, "JWT_KEYS")?.keys {
-            let (kid, signing, verifying) = own_key(&value)?;
-            ring.add_own(kid.clone(), signing.clone(), verifying)?;
-            signers.push((kid, signing));
+}
+
+impl Keyring {
+    /// An empty keyring for roomgate's own issuer (`policy.issuer` / `policy.audience`).
+    pub fn new(policy: TokenPolicy) -> Self {
+        let own = Issuer {
+            iss: policy.issuer.clone(),
+            aud: policy.audience.clone(),
+            sub_prefix: String::new(),
+        };
+        Self {
+            policy,
+            issuers: vec![own],
+            keys: Vec::new(),
+            signer: None,
         }
     }
-    if let Some(wanted) = sources.signing_kid.filter(|s| !s.is_empty()) {
-        let (kid, key) = signers
-            .into_iter()
-            .find(|(kid, _)| kid == wanted)
-            .ok_or_else(|| KeyError(format!("JWT_SIGNING_KID {wanted:?} is not an own key")))?;
-        ring.sign_with(kid, key);
+
+    pub fn policy(&self) -> &TokenPolicy {
+        &self.policy
     }
 
-    if let Some(text) = sources.trusted_issuers.filter(|s| !s.trim().is_empty()) {
-        let issuers: Vec<IssuerConfig> =
-            serde_json::from_str(text).map_err(|e| KeyError(format!("TRUSTED_ISSUERS: {e}")))?;
-        for issuer in issuers {
-            let mut keys = Vec::new();
-            if let Some(jwks) = &issuer.jwks {
-                for value in &jwks.keys {
-                    keys.push(verifying_key(value)?);
+    fn add(&mut self, kid: String, issuer: usize, key: VerifyingKey) -> Result<(), KeyError> {
+        if self.keys.iter().any(|k| k.kid == kid) {
+            return Err(KeyError(format!("key id {kid:?} is configured twice")));
+        }
+        self.keys.push(KeyEntry { kid, issuer, key });
+        Ok(())
+    }
+
+    /// Adds one of roomgate's own keys. The first own key added signs, unless
+    /// [`Self::sign_with`] picks another.
+    pub fn add_own(
+        &mut self,
+        kid: String,
+        signing: SigningKey,
+        verifying: VerifyingKey,
+    ) -> Result<(), KeyError> {
+        self.add(kid.clone(), 0, verifying)?;
+        if self.signer.is_none() {
+            self.signer = Some((kid, signing));
+        }
+        Ok(())
+    }
+
+    /// Makes `kid` (one of the own keys, given again with its signing half) the signer.
+    pub fn sign_with(&mut self, kid: String, signing: SigningKey) {
+        self.signer = Some((kid, signing));
+    }
+
+    /// Adds an external issuer and its keys.
+    pub fn add_issuer(
+        &mut self,
+        issuer: Issuer,
+        keys: Vec<(String, VerifyingKey)>,
+    ) -> Result<(), KeyError> {
+        if self.issuers.iter().any(|i| i.iss == issuer.iss) {
+            return Err(KeyError(format!(
+                "issuer {:?} is configured twice",
+                issuer.iss
+            )));
+        }
+        if keys.is_empty() {
+            return Err(KeyError(format!("issuer {:?} has no keys", issuer.iss)));
+        }
+        self.issuers.push(issuer);
+        let index = self.issuers.len() - 1;
+        for (kid, key) in keys {
+            self.add(kid, index, key)?;
+        }
+        Ok(())
+    }
+
+    /// How many keys verify (own and external).
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// The `kid` roomgate signs with, if it can sign at all.
+    pub fn signing_kid(&self) -> Option<&str> {
+        self.signer.as_ref().map(|(kid, _)| kid.as_str())
+    }
+
+    /// Roomgate's own keys, for publishing the public ones.
+    pub fn own_keys(&self) -> impl Iterator<Item = (&str, &VerifyingKey)> {
+        self.keys
+            .iter()
+            .filter(|k| k.issuer == 0)
+            .map(|k| (k.kid.as_str(), &k.key))
+    }
+
+    /// Issues a token for user `sub` named `name`, valid from `now` for the policy's TTL,
+    /// signed with the signing key and carrying its `kid`.
+    pub async fn issue(
+        &self,
+        sub: &str,
+        name: &str,
+        jti: &str,
+        rooms: Option<&[String]>,
+        now: u64,
+        crypto: &impl Crypto,
+    ) -> Result<IssuedToken, TokenError> {
+        let (kid, key) = self.signer.as_ref().ok_or(TokenError::Signing)?;
+        let exp = now.saturating_add(self.policy.ttl_secs);
+        let mut claims = Claims::new(RoomClaims {
+            sub: Some(sub.to_owned()),
+            name: Some(name.to_owned()),
+            iss: Some(self.policy.issuer.clone()),
+            aud: Some(Audience::One(self.policy.audience.clone())),
+            jti: Some(jti.to_owned()),
+            rooms: rooms.map(<[String]>::to_vec),
+        });
+        claims.issued_at = Some(at(now));
+        claims.not_before = Some(at(now));
+        claims.expiration = Some(at(exp));
+        let token = match key {
+            SigningKey::Hs256(k) => {
+                let header = Header::empty()
+                    .with_token_type("JWT")
+                    .with_key_id(kid.clone());
+                Hs256
+                    .token(&header, &claims, k)
+                    .map_err(|_| TokenError::Signing)?
+            }
+            SigningKey::EdDsa(private) => {
+                let header = serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": kid});
+                let input = format!(
+                    "{}.{}",
+                    URL_SAFE_NO_PAD.encode(header.to_string()),
+                    URL_SAFE_NO_PAD
+                        .encode(serde_json::to_vec(&claims).map_err(|_| TokenError::Signing)?)
+                );
+                let signature = crypto
+                    .sign_ed25519(private, input.as_bytes())
+                    .await
+                    .ok_or(TokenError::Signing)?;
+                format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+            }
+        };
+        Ok(IssuedToken {
+            token,
+            expires_in: self.policy.ttl_secs,
+            exp,
+        })
+    }
+
+    /// Chooses the key for a token: by `kid`, or — for a token without one — the only
+    /// key of the issuer its (still unverified) `iss` names.
+    fn key_for(&self, token: &UntrustedToken<'_>) -> Result<&KeyEntry, TokenError> {
+        if let Some(kid) = token.header().key_id.as_deref() {
+            return self
+                .keys
+                .iter()
+                .find(|k| k.kid == kid)
+                .ok_or(TokenError::UnknownKey);
+        }
+        let iss = token
+            .deserialize_claims_unchecked::<IssOnly>()
+            .map_err(|_| TokenError::BadClaims)?
+            .custom
+            .iss;
+        let issuer = self
+            .issuers
+            .iter()
+            .position(|i| Some(&i.iss) == iss.as_ref())
+            .ok_or(TokenError::WrongIssuer)?;
+        let mut keys = self.keys.iter().filter(|k| k.issuer == issuer);
+        match (keys.next(), keys.next()) {
+            (Some(only), None) => Ok(only),
+            _ => Err(TokenError::MissingKeyId),
+        }
+    }
+
+    /// Verifies `token` at time `now`: key by `kid`, algorithm pinned by that key,
+    /// signature, `iss` and `aud` of the key's issuer, `exp`, `nbf`, `iat` (required, not
+    /// in the future), lifetime, and the shape of `sub`, `name`, `jti` and `rooms`. All
+    /// time checks allow the policy's leeway.
+    pub async fn verify(
+        &self,
+        token: &str,
+        now: u64,
+        crypto: &impl Crypto,
+    ) -> Result<Identity, TokenError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(TokenError::Oversized);
+        }
+        let untrusted = UntrustedToken::new(token).map_err(|_| TokenError::Malformed)?;
+        if has_crit(token) {
+            return Err(TokenError::CriticalHeader);
+        }
+        let entry = self.key_for(&untrusted)?;
+        if untrusted.algorithm() != entry.key.alg() {
+            return Err(TokenError::AlgorithmMismatch {
+                expected: entry.key.alg().to_owned(),
+                actual: untrusted.algorithm().to_owned(),
+            });
+        }
+        let claims = match &entry.key {
+            VerifyingKey::Hs256(k) => {
+                Hs256
+                    .validator::<RoomClaims>(k)
+                    .validate(&untrusted)
+                    .map_err(map_validation)?
+                    .into_parts()
+                    .1
+            }
+            VerifyingKey::Public(k) => {
+                let signing_input = token
+                    .rsplit_once('.')
+                    .map(|(input, _)| input)
+                    .ok_or(TokenError::Malformed)?;
+                if !crypto
+                    .verify(k, signing_input.as_bytes(), untrusted.signature_bytes())
+                    .await
+                {
+                    return Err(TokenError::BadSignature);
                 }
+                untrusted
+                    .deserialize_claims_unchecked::<RoomClaims>()
+                    .map_err(map_validation)?
             }
-            if let Some(shared) = &issuer.secret {
-                let raw = secret(&shared.binding)
-                    .filter(|s| !s.is_empty())
-                    .ok_or_else(|| {
-                        KeyError(format!(
-                            "issuer {:?}: secret {} is not set",
-                            issuer.iss, shared.binding
-                        ))
-                    })?;
-                keys.push((
-                    shared.kid.clone(),
-                    VerifyingKey::Hs256(hmac_key(&shared.kid, raw.as_bytes())?),
-                ));
-            }
-            let sub_prefix = issuer
-                .sub_prefix
-                .unwrap_or_else(|| format!("{}#", issuer.iss));
-            if sub_prefix.len() > MAX_SUB_PREFIX {
-                return Err(KeyError(format!(
-                    "issuer {:?}: sub_prefix is over {MAX_SUB_PREFIX} bytes",
-                    issuer.iss
-                )));
-            }
-            ring.add_issuer(
-                Issuer {
-                    iss: issuer.iss,
-                    aud: issuer.aud,
-                    sub_prefix,
-                },
-                keys,
-            )?;
-        }
-    }
+        };
+        let custom = &claims.custom;
 
-    if ring.key_count() == 0 {
-        return Err(KeyError(
-            "JWT_SECRET is not set (no keys configured)".into(),
-        ));
+        let issuer = &self.issuers[entry.issuer];
+        if custom.iss.as_deref() != Some(issuer.iss.as_str()) {
+            return Err(TokenError::WrongIssuer);
+        }
+        if !custom.aud.as_ref().is_some_and(|a| a.contains(&issuer.aud)) {
+            return Err(TokenError::WrongAudience);
+        }
+
+        let leeway = i64::try_from(self.policy.leeway_secs).unwrap_or(i64::MAX);
+        let time = TimeOptions::new(Duration::seconds(leeway), move || at(now));
+        claims.validate_expiration(&time).map_err(map_validation)?;
+        if claims.not_before.is_some() {
+            claims.validate_maturity(&time).map_err(map_validation)?;
+        }
+        let iat = claims
+            .issued_at
+            .map(secs)
+            .ok_or(TokenError::MissingClaim("iat"))?;
+        if iat > now.saturating_add(self.policy.leeway_secs) {
+            return Err(TokenError::IssuedInFuture);
+        }
+        let exp = claims.expiration.map(secs).unwrap_or(0);
+        if exp.saturating_sub(iat) > self.policy.max_lifetime_secs {
+            return Err(TokenError::LifetimeTooLong);
+        }
+
+        let sub = custom
+            .sub
+            .clone()
+            .filter(|s| !s.is_empty())
+            .ok_or(TokenError::MissingClaim("sub"))?;
+        if sub.len() > MAX_SUB_BYTES || sub.chars().any(char::is_control) {
+            return Err(TokenError::InvalidClaim("sub"));
+        }
+        let name = custom.name.clone().unwrap_or_else(|| sub.clone());
+        if name.trim().is_empty()
+            || name.len() > MAX_NAME_BYTES
+            || name.chars().any(char::is_control)
+        {
+            return Err(TokenError::InvalidClaim("name"));
+        }
+        let sub = format!("{}{sub}", issuer.sub_prefix);
+        if custom.jti.as_ref().is_some_and(|j| j.len() > MAX_JTI_BYTES) {
+            return Err(TokenError::InvalidClaim("jti"));
+        }
+        if custom
+            .rooms
+            .as_ref()
+            .is_some_and(|r| !grants::valid_patterns(r))
+        {
+            return Err(TokenError::InvalidClaim("rooms"));
+        }
+        Ok(Identity {
+            sub,
+            name,
+            exp,
+            jti: custom.jti.clone(),
+            rooms: custom.rooms.clone(),
+        })
     }
-    Ok(ring)
 }
 
 #[cfg(test)]

@@ -1,31 +1,20 @@
-//! Access tokens: issuing roomgate's own JWTs and verifying tokens from every trusted
-//! issuer, through one keyring addressed by `kid`.
-//!
-//! The keyring holds roomgate's own keys (HMAC secrets and Ed25519 keys) and the keys of
-//! external issuers (public JWKs or a shared secret), each key tied to one issuer and one
-//! algorithm (see [`super::keys`]). Verification picks the key by the token's `kid`, then
-//! requires the header's `alg` to be that key's algorithm: the token never chooses how it
-//! is checked. After the signature, the claims must name the key's own issuer (`iss`) and
-//! include its audience (`aud`), so a key of issuer A cannot vouch for issuer B.
+//! Access tokens: what a verified token is ([`Identity`]), the rules every token meets
+//! ([`TokenPolicy`]), why one is refused ([`TokenError`]), and the claims as they travel.
+//! Issuing and verifying live in [`super::keyring`], which holds the keys.
 //!
 //! HS256 is signed and checked by `jwt-compact`; public-key signatures (EdDSA, ES256,
-//! RS256) by the runtime's WebCrypto through the [`Crypto`] trait, which is why issuing
-//! and verifying are `async`.
-//!
-//! Time is injected: every call takes `now` (unix seconds) and builds `jwt-compact`'s
-//! [`TimeOptions`] from it, so expiry is tested with a fixed clock, never by sleeping.
+//! RS256) by the runtime's WebCrypto through `keys::Crypto`, which is why issuing and
+//! verifying are `async`. Time is injected: every check takes `now` (unix seconds) and
+//! builds `jwt-compact`'s `TimeOptions` from it, so expiry is tested with a fixed clock,
+//! never by sleeping.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chrono::{DateTime, Duration, Utc};
-use jwt_compact::alg::Hs256;
-use jwt_compact::prelude::*;
+use chrono::{DateTime, Utc};
 use jwt_compact::{Claim, ValidationError};
 use serde::{Deserialize, Serialize};
 
-use super::grants;
 pub use super::keys::KeyError;
-use super::keys::{Crypto, SigningKey, VerifyingKey};
 
 /// Longest token we will parse. Anything longer is refused unread.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -135,13 +124,13 @@ impl std::fmt::Display for TokenError {
 /// `aud` may be a string or an array of strings (RFC 7519 §4.1.3).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
-enum Audience {
+pub(crate) enum Audience {
     One(String),
     Many(Vec<String>),
 }
 
 impl Audience {
-    fn contains(&self, wanted: &str) -> bool {
+    pub(crate) fn contains(&self, wanted: &str) -> bool {
         match self {
             Self::One(a) => a == wanted,
             Self::Many(all) => all.iter().any(|a| a == wanted),
@@ -151,365 +140,42 @@ impl Audience {
 
 /// The claims besides `exp`/`nbf`/`iat` (which `jwt-compact` carries itself).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct RoomClaims {
+pub(crate) struct RoomClaims {
     #[serde(default)]
-    sub: Option<String>,
+    pub(crate) sub: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
+    pub(crate) name: Option<String>,
     #[serde(default)]
-    iss: Option<String>,
+    pub(crate) iss: Option<String>,
     #[serde(default)]
-    aud: Option<Audience>,
+    pub(crate) aud: Option<Audience>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    jti: Option<String>,
+    pub(crate) jti: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    rooms: Option<Vec<String>>,
+    pub(crate) rooms: Option<Vec<String>>,
 }
 
 /// Just `iss`, read unverified to choose the key of a token without `kid`.
 #[derive(Deserialize)]
-struct IssOnly {
+pub(crate) struct IssOnly {
     #[serde(default)]
-    iss: Option<String>,
+    pub(crate) iss: Option<String>,
 }
 
-fn at(unix_secs: u64) -> DateTime<Utc> {
+pub(crate) fn at(unix_secs: u64) -> DateTime<Utc> {
     i64::try_from(unix_secs)
         .ok()
         .and_then(|s| DateTime::from_timestamp(s, 0))
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-fn secs(moment: DateTime<Utc>) -> u64 {
+pub(crate) fn secs(moment: DateTime<Utc>) -> u64 {
     u64::try_from(moment.timestamp()).unwrap_or(0)
-}
-
-/// A trusted issuer: tokens signed by its keys must carry this `iss` and `aud`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Issuer {
-    pub iss: String,
-    pub aud: String,
-    /// Put in front of every `sub` from this issuer to form the user id, so that two
-    /// issuers can never mint the same identity (roomgate's own issuer: empty).
-    pub sub_prefix: String,
-}
-
-struct KeyEntry {
-    kid: String,
-    issuer: usize,
-    key: VerifyingKey,
-}
-
-/// Every key roomgate trusts, by `kid`, and the one it signs with.
-pub struct Keyring {
-    policy: TokenPolicy,
-    /// `issuers[0]` is roomgate itself.
-    issuers: Vec<Issuer>,
-    keys: Vec<KeyEntry>,
-    signer: Option<(String, SigningKey)>,
-}
-
-impl std::fmt::Debug for Keyring {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Key material is deliberately left out.
-        f.debug_struct("Keyring")
-            .field("policy", &self.policy)
-            .field("issuers", &self.issuers)
-            .field(
-                "kids",
-                &self.keys.iter().map(|k| &k.kid).collect::<Vec<_>>(),
-            )
-            .finish_non_exhaustive()
-    }
-}
-
-impl Keyring {
-    /// An empty keyring for roomgate's own issuer (`policy.issuer` / `policy.audience`).
-    pub fn new(policy: TokenPolicy) -> Self {
-        let own = Issuer {
-            iss: policy.issuer.clone(),
-            aud: policy.audience.clone(),
-            sub_prefix: String::new(),
-        };
-        Self {
-            policy,
-            issuers: vec![own],
-            keys: Vec::new(),
-            signer: None,
-        }
-    }
-
-    pub fn policy(&self) -> &TokenPolicy {
-        &self.policy
-    }
-
-    fn add(&mut self, kid: String, issuer: usize, key: VerifyingKey) -> Result<(), KeyError> {
-        if self.keys.iter().any(|k| k.kid == kid) {
-            return Err(KeyError(format!("key id {kid:?} is configured twice")));
-        }
-        self.keys.push(KeyEntry { kid, issuer, key });
-        Ok(())
-    }
-
-    /// Adds one of roomgate's own keys. The first own key added signs, unless
-    /// [`Self::sign_with`] picks another.
-    pub fn add_own(
-        &mut self,
-        kid: String,
-        signing: SigningKey,
-        verifying: VerifyingKey,
-    ) -> Result<(), KeyError> {
-        self.add(kid.clone(), 0, verifying)?;
-        if self.signer.is_none() {
-            self.signer = Some((kid, signing));
-        }
-        Ok(())
-    }
-
-    /// Makes `kid` (one of the own keys, given again with its signing half) the signer.
-    pub fn sign_with(&mut self, kid: String, signing: SigningKey) {
-        self.signer = Some((kid, signing));
-    }
-
-    /// Adds an external issuer and its keys.
-    pub fn add_issuer(
-        &mut self,
-        issuer: Issuer,
-        keys: Vec<(String, VerifyingKey)>,
-    ) -> Result<(), KeyError> {
-        if self.issuers.iter().any(|i| i.iss == issuer.iss) {
-            return Err(KeyError(format!(
-                "issuer {:?} is configured twice",
-                issuer.iss
-            )));
-        }
-        if keys.is_empty() {
-            return Err(KeyError(format!("issuer {:?} has no keys", issuer.iss)));
-        }
-        self.issuers.push(issuer);
-        let index = self.issuers.len() - 1;
-        for (kid, key) in keys {
-            self.add(kid, index, key)?;
-        }
-        Ok(())
-    }
-
-    /// How many keys verify (own and external).
-    pub fn key_count(&self) -> usize {
-        self.keys.len()
-    }
-
-    /// The `kid` roomgate signs with, if it can sign at all.
-    pub fn signing_kid(&self) -> Option<&str> {
-        self.signer.as_ref().map(|(kid, _)| kid.as_str())
-    }
-
-    /// Roomgate's own keys, for publishing the public ones.
-    pub fn own_keys(&self) -> impl Iterator<Item = (&str, &VerifyingKey)> {
-        self.keys
-            .iter()
-            .filter(|k| k.issuer == 0)
-            .map(|k| (k.kid.as_str(), &k.key))
-    }
-
-    /// Issues a token for user `sub` named `name`, valid from `now` for the policy's TTL,
-    /// signed with the signing key and carrying its `kid`.
-    pub async fn issue(
-        &self,
-        sub: &str,
-        name: &str,
-        jti: &str,
-        rooms: Option<&[String]>,
-        now: u64,
-        crypto: &impl Crypto,
-    ) -> Result<IssuedToken, TokenError> {
-        let (kid, key) = self.signer.as_ref().ok_or(TokenError::Signing)?;
-        let exp = now.saturating_add(self.policy.ttl_secs);
-        let mut claims = Claims::new(RoomClaims {
-            sub: Some(sub.to_owned()),
-            name: Some(name.to_owned()),
-            iss: Some(self.policy.issuer.clone()),
-            aud: Some(Audience::One(self.policy.audience.clone())),
-            jti: Some(jti.to_owned()),
-            rooms: rooms.map(<[String]>::to_vec),
-        });
-        claims.issued_at = Some(at(now));
-        claims.not_before = Some(at(now));
-        claims.expiration = Some(at(exp));
-        let token = match key {
-            SigningKey::Hs256(k) => {
-                let header = Header::empty()
-                    .with_token_type("JWT")
-                    .with_key_id(kid.clone());
-                Hs256
-                    .token(&header, &claims, k)
-                    .map_err(|_| TokenError::Signing)?
-            }
-            SigningKey::EdDsa(private) => {
-                let header = serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": kid});
-                let input = format!(
-                    "{}.{}",
-                    URL_SAFE_NO_PAD.encode(header.to_string()),
-                    URL_SAFE_NO_PAD
-                        .encode(serde_json::to_vec(&claims).map_err(|_| TokenError::Signing)?)
-                );
-                let signature = crypto
-                    .sign_ed25519(private, input.as_bytes())
-                    .await
-                    .ok_or(TokenError::Signing)?;
-                format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
-            }
-        };
-        Ok(IssuedToken {
-            token,
-            expires_in: self.policy.ttl_secs,
-            exp,
-        })
-    }
-
-    /// Chooses the key for a token: by `kid`, or — for a token without one — the only
-    /// key of the issuer its (still unverified) `iss` names.
-    fn key_for(&self, token: &UntrustedToken<'_>) -> Result<&KeyEntry, TokenError> {
-        if let Some(kid) = token.header().key_id.as_deref() {
-            return self
-                .keys
-                .iter()
-                .find(|k| k.kid == kid)
-                .ok_or(TokenError::UnknownKey);
-        }
-        let iss = token
-            .deserialize_claims_unchecked::<IssOnly>()
-            .map_err(|_| TokenError::BadClaims)?
-            .custom
-            .iss;
-        let issuer = self
-            .issuers
-            .iter()
-            .position(|i| Some(&i.iss) == iss.as_ref())
-            .ok_or(TokenError::WrongIssuer)?;
-        let mut keys = self.keys.iter().filter(|k| k.issuer == issuer);
-        match (keys.next(), keys.next()) {
-            (Some(only), None) => Ok(only),
-            _ => Err(TokenError::MissingKeyId),
-        }
-    }
-
-    /// Verifies `token` at time `now`: key by `kid`, algorithm pinned by that key,
-    /// signature, `iss` and `aud` of the key's issuer, `exp`, `nbf`, `iat` (required, not
-    /// in the future), lifetime, and the shape of `sub`, `name`, `jti` and `rooms`. All
-    /// time checks allow the policy's leeway.
-    pub async fn verify(
-        &self,
-        token: &str,
-        now: u64,
-        crypto: &impl Crypto,
-    ) -> Result<Identity, TokenError> {
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(TokenError::Oversized);
-        }
-        let untrusted = UntrustedToken::new(token).map_err(|_| TokenError::Malformed)?;
-        if has_crit(token) {
-            return Err(TokenError::CriticalHeader);
-        }
-        let entry = self.key_for(&untrusted)?;
-        if untrusted.algorithm() != entry.key.alg() {
-            return Err(TokenError::AlgorithmMismatch {
-                expected: entry.key.alg().to_owned(),
-                actual: untrusted.algorithm().to_owned(),
-            });
-        }
-        let claims = match &entry.key {
-            VerifyingKey::Hs256(k) => {
-                Hs256
-                    .validator::<RoomClaims>(k)
-                    .validate(&untrusted)
-                    .map_err(map_validation)?
-                    .into_parts()
-                    .1
-            }
-            VerifyingKey::Public(k) => {
-                let signing_input = token
-                    .rsplit_once('.')
-                    .map(|(input, _)| input)
-                    .ok_or(TokenError::Malformed)?;
-                if !crypto
-                    .verify(k, signing_input.as_bytes(), untrusted.signature_bytes())
-                    .await
-                {
-                    return Err(TokenError::BadSignature);
-                }
-                untrusted
-                    .deserialize_claims_unchecked::<RoomClaims>()
-                    .map_err(map_validation)?
-            }
-        };
-        let custom = &claims.custom;
-
-        let issuer = &self.issuers[entry.issuer];
-        if custom.iss.as_deref() != Some(issuer.iss.as_str()) {
-            return Err(TokenError::WrongIssuer);
-        }
-        if !custom.aud.as_ref().is_some_and(|a| a.contains(&issuer.aud)) {
-            return Err(TokenError::WrongAudience);
-        }
-
-        let leeway = i64::try_from(self.policy.leeway_secs).unwrap_or(i64::MAX);
-        let time = TimeOptions::new(Duration::seconds(leeway), move || at(now));
-        claims.validate_expiration(&time).map_err(map_validation)?;
-        if claims.not_before.is_some() {
-            claims.validate_maturity(&time).map_err(map_validation)?;
-        }
-        let iat = claims
-            .issued_at
-            .map(secs)
-            .ok_or(TokenError::MissingClaim("iat"))?;
-        if iat > now.saturating_add(self.policy.leeway_secs) {
-            return Err(TokenError::IssuedInFuture);
-        }
-        let exp = claims.expiration.map(secs).unwrap_or(0);
-        if exp.saturating_sub(iat) > self.policy.max_lifetime_secs {
-            return Err(TokenError::LifetimeTooLong);
-        }
-
-        let sub = custom
-            .sub
-            .clone()
-            .filter(|s| !s.is_empty())
-            .ok_or(TokenError::MissingClaim("sub"))?;
-        if sub.len() > MAX_SUB_BYTES || sub.chars().any(char::is_control) {
-            return Err(TokenError::InvalidClaim("sub"));
-        }
-        let name = custom.name.clone().unwrap_or_else(|| sub.clone());
-        if name.trim().is_empty()
-            || name.len() > MAX_NAME_BYTES
-            || name.chars().any(char::is_control)
-        {
-            return Err(TokenError::InvalidClaim("name"));
-        }
-        let sub = format!("{}{sub}", issuer.sub_prefix);
-        if custom.jti.as_ref().is_some_and(|j| j.len() > MAX_JTI_BYTES) {
-            return Err(TokenError::InvalidClaim("jti"));
-        }
-        if custom
-            .rooms
-            .as_ref()
-            .is_some_and(|r| !grants::valid_patterns(r))
-        {
-            return Err(TokenError::InvalidClaim("rooms"));
-        }
-        Ok(Identity {
-            sub,
-            name,
-            exp,
-            jti: custom.jti.clone(),
-            rooms: custom.rooms.clone(),
-        })
-    }
 }
 
 /// True when the (already well-formed) token's header has a `crit` member. `jwt-compact`'s
 /// typed header drops unknown members, so the raw header is read for this one check.
-fn has_crit(token: &str) -> bool {
+pub(crate) fn has_crit(token: &str) -> bool {
     #[derive(Deserialize)]
     struct Crit {
         #[serde(default)]
@@ -523,7 +189,7 @@ fn has_crit(token: &str) -> bool {
         .is_some_and(|h| h.crit.is_some())
 }
 
-fn map_validation(err: ValidationError) -> TokenError {
+pub(crate) fn map_validation(err: ValidationError) -> TokenError {
     match err {
         ValidationError::AlgorithmMismatch { expected, actual } => {
             TokenError::AlgorithmMismatch { expected, actual }

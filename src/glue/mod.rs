@@ -28,8 +28,8 @@ use std::rc::Rc;
 
 use worker::Env;
 
+use crate::auth::keyring::Keyring;
 use crate::auth::keyring::{self, KeySources};
-use crate::auth::token::Keyring;
 use crate::config::Config;
 use crate::error::ApiError;
 

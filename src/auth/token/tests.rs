@@ -1,11 +1,12 @@
 //! Token table: every way a token can be wrong, verified at a fixed clock.
 
 use super::*;
-use crate::auth::keyring::{build, KeySources};
+use crate::auth::keyring::{build, KeySources, Keyring};
 use crate::auth::test_crypto::{block_on, RingCrypto};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jwt_compact::alg::{Hs256, Hs256Key, Hs512, Hs512Key};
+use jwt_compact::prelude::*;
 use serde_json::{json, Value};
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-test";
