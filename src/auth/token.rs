@@ -44,7 +44,7 @@ pub struct Identity {
 }
 
 /// Rules every token must meet, whoever issued it, and how roomgate issues its own.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TokenPolicy {
     /// `iss` of roomgate's own tokens.
     pub issuer: String,

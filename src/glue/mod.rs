@@ -91,8 +91,7 @@ pub fn token_authority(env: &Env, config: &Config) -> Result<Rc<Keyring>, ApiErr
     let secret = string_binding(env, JWT_SECRET);
     let own_keys = string_binding(env, JWT_KEYS);
     let mut hasher = DefaultHasher::new();
-    (&secret, &own_keys, &config.keys).hash(&mut hasher);
-    format!("{:?}", config.tokens).hash(&mut hasher);
+    (&secret, &own_keys, &config.keys, &config.tokens).hash(&mut hasher);
     let fingerprint = hasher.finish();
     if let Some(ring) = KEYRING.with_borrow(|c| {
         c.as_ref()
