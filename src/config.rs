@@ -29,6 +29,7 @@ pub mod keys {
     pub const ALLOWED_ORIGINS: &str = "ALLOWED_ORIGINS";
     pub const LOGIN_MAX_FAILURES: &str = "LOGIN_MAX_FAILURES";
     pub const LOGIN_WINDOW_SECONDS: &str = "LOGIN_WINDOW_SECONDS";
+    pub const HISTORY_LIMIT: &str = "HISTORY_LIMIT";
 }
 
 pub const DEFAULT_ISSUER: &str = "roomgate";
@@ -52,6 +53,10 @@ pub const DEFAULT_LOGIN_MAX_FAILURES: u64 = 5;
 pub const DEFAULT_LOGIN_WINDOW_SECONDS: u64 = 60;
 pub const MAX_LOGIN_MAX_FAILURES: u64 = 1000;
 pub const MAX_LOGIN_WINDOW_SECONDS: u64 = 24 * 3600;
+/// Messages each room keeps (for resume and `history`); 0 keeps none. The cap bounds a
+/// room's storage at about `MAX_HISTORY_LIMIT` × `MAX_FRAME_BYTES`.
+pub const DEFAULT_HISTORY_LIMIT: u64 = 100;
+pub const MAX_HISTORY_LIMIT: u64 = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -69,6 +74,8 @@ pub struct Config {
     pub rooms_open_by_default: bool,
     /// Browser origins allowed to open sockets; `None`: any (the check is off).
     pub allowed_origins: Option<Vec<String>>,
+    /// How many of its latest messages each room keeps (`room::history`).
+    pub history_limit: u64,
 }
 
 /// Non-secret keyring settings.
@@ -198,6 +205,12 @@ impl Config {
                     .filter(|o| !o.is_empty())
                     .collect()
             }),
+            history_limit: number(
+                keys::HISTORY_LIMIT,
+                DEFAULT_HISTORY_LIMIT,
+                0,
+                MAX_HISTORY_LIMIT,
+            )?,
         })
     }
 }
@@ -232,6 +245,7 @@ mod tests {
         assert_eq!(c.keys, KeyConfig::default());
         assert_eq!(c.login_throttle.max_failures, 5);
         assert_eq!(c.login_throttle.window_secs, 60);
+        assert_eq!(c.history_limit, 100);
         assert_eq!(
             from(&[("JWT_ISSUER", "  ")]).unwrap(),
             c,
@@ -251,8 +265,15 @@ mod tests {
             ("PBKDF2_ITERATIONS", "5000"),
             ("LOGIN_MAX_FAILURES", "1"),
             ("LOGIN_WINDOW_SECONDS", "2"),
+            ("HISTORY_LIMIT", "5"),
         ])
         .unwrap();
+        assert_eq!(c.history_limit, 5);
+        assert_eq!(from(&[("HISTORY_LIMIT", "0")]).unwrap().history_limit, 0);
+        assert_eq!(
+            from(&[("HISTORY_LIMIT", "1000")]).unwrap().history_limit,
+            1000
+        );
         assert_eq!(c.tokens.issuer, "https://id.example");
         assert_eq!(c.tokens.ttl_secs, 60);
         assert_eq!(c.tokens.leeway_secs, 0);
@@ -284,6 +305,9 @@ mod tests {
             ("LOGIN_MAX_FAILURES", "five"),
             ("LOGIN_WINDOW_SECONDS", "0"),
             ("LOGIN_WINDOW_SECONDS", "86401"),
+            ("HISTORY_LIMIT", "1001"),
+            ("HISTORY_LIMIT", "-1"),
+            ("HISTORY_LIMIT", "lots"),
         ];
         for (key, value) in cases {
             let err = from(&[(key, value)]).unwrap_err();

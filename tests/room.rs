@@ -95,6 +95,7 @@ async fn welcome_describes_room_user_members_and_expiry() {
             "user": alice,
             "members": [alice],
             "expires_at": claims_of(&alice_token)["exp"],
+            "last_seq": 0,
         })
     );
 
@@ -107,6 +108,7 @@ async fn welcome_describes_room_user_members_and_expiry() {
             "user": bob,
             "members": [alice, bob],
             "expires_at": claims_of(&bob_token)["exp"],
+            "last_seq": 0,
         })
     );
 

@@ -1,5 +1,5 @@
 //! Admin API: user management for running roomgate in production, and the room
-//! controls (kick a user, revoke a token or user — `revocation`).
+//! controls (room stats, kick a user, revoke a token or user — `revocation`).
 //!
 //! Guarded by `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. When the
 //! `ADMIN_TOKEN` secret is not set, every admin route answers 404, as if it did not
@@ -28,6 +28,8 @@ pub async fn route(req: Request, env: &Env, rest: &[&str]) -> Result<Response, A
         (Method::Put, ["users", username]) => put_user(req, env, username).await,
         (Method::Delete, ["users", username]) => delete_user(env, username).await,
         (_, ["users", _]) => Err(ApiError::MethodNotAllowed("PUT, DELETE")),
+        (Method::Get, ["rooms", room]) => room_stats(env, room).await,
+        (_, ["rooms", _]) => Err(ApiError::MethodNotAllowed("GET")),
         (Method::Post, ["rooms", room, "kick"]) => kick(req, env, room).await,
         (_, ["rooms", _, "kick"]) => Err(ApiError::MethodNotAllowed("POST")),
         (Method::Post, ["revoke"]) => super::revocation::handle(req, env).await,
@@ -199,4 +201,12 @@ async fn kick(mut req: Request, env: &Env, room: &str) -> Result<Response, ApiEr
             closed,
         },
     )
+}
+
+/// `GET /admin/rooms/{room}`: connections, members, latest `seq` and kept history.
+async fn room_stats(env: &Env, room: &str) -> Result<Response, ApiError> {
+    if !crate::room::is_valid_room_name(room) {
+        return Err(ApiError::InvalidRoom);
+    }
+    json(200, &super::room_history::stats(env, room).await?)
 }

@@ -3,7 +3,8 @@
 //! fails any of them costs one Worker invocation and nothing more.
 //!
 //! Order: room name (400) → URL and header sizes (414 / 431, before anything is parsed)
-//! → WebSocket upgrade (426) → `Origin` allowlist (403) → configuration (500) → ticket or
+//! → WebSocket upgrade (426) → `Origin` allowlist (403) → configuration (500) → `since`
+//! (400, when present) → ticket or
 //! token present and valid, not revoked (401) → room granted (403). Then the verified
 //! identity goes to the room in a handoff header on a request built from scratch (see
 //! `handoff`).
@@ -59,6 +60,14 @@ pub async fn connect(req: Request, env: &Env, room: &str) -> Result<Response, Ap
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.into_owned())
     };
+    // Resume point: a query parameter, like the other transports a browser's `WebSocket`
+    // constructor can carry (it sets no headers).
+    let since = query("since")
+        .map(|raw| {
+            raw.parse::<u64>()
+                .map_err(|_| ApiError::BadRequest("since must be a whole number (a seq)".into()))
+        })
+        .transpose()?;
     let now = now_secs();
     let (identity, protocol) = match query("ticket") {
         // A ticket is its own transport: it replaces the token entirely.
@@ -95,7 +104,7 @@ pub async fn connect(req: Request, env: &Env, room: &str) -> Result<Response, Ap
     ) {
         return Err(ApiError::RoomForbidden);
     }
-    enter_room(env, room, identity, protocol).await
+    enter_room(env, room, identity, protocol, since).await
 }
 
 /// Cross-site WebSocket hijacking defence: browsers always send `Origin` on an upgrade,
@@ -119,11 +128,13 @@ async fn enter_room(
     room: &str,
     identity: Identity,
     protocol: Option<&'static str>,
+    since: Option<u64>,
 ) -> Result<Response, ApiError> {
     let handoff = Handoff {
         room: room.to_owned(),
         identity,
         protocol: protocol.map(str::to_owned),
+        since,
     };
     // Fresh headers: nothing the client sent reaches the room.
     let headers = Headers::new();

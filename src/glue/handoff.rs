@@ -24,6 +24,9 @@ pub struct Handoff {
     /// Subprotocol to select in the 101 response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
+    /// `?since=<seq>`: the client resumes and is replayed every kept message after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<u64>,
 }
 
 impl Handoff {
@@ -53,6 +56,7 @@ mod tests {
                 rooms: Some(vec!["lobby".into()]),
             },
             protocol: Some("roomgate.v1".into()),
+            since: Some(u64::MAX),
         };
         let encoded = h.encode();
         assert!(encoded

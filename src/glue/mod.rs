@@ -15,6 +15,7 @@ pub mod login_limiter;
 pub mod revocation;
 pub mod room_control;
 pub mod room_expiry;
+pub mod room_history;
 pub mod room_object;
 pub mod room_registry;
 pub mod tickets;

@@ -29,6 +29,9 @@ pub const KICK_PATH: &str = "/kick";
 /// `POST` [`Push`]: close a revoked token's or user's sockets with 4003 `revoked`, and
 /// refuse them from now on.
 pub const REVOKE_PATH: &str = "/revoke";
+/// `GET`: the room's `RoomStats` (connections, members, seq, kept history); the call and
+/// the handler are in `room_history`.
+pub const STATS_PATH: &str = "/stats";
 
 #[derive(Serialize, Deserialize)]
 struct Kick {

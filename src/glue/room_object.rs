@@ -4,7 +4,8 @@
 //! evicted from memory while its clients stay connected, and wakes per event. Hence:
 //! nothing lives in fields between events. Each socket's identity is its attachment
 //! (`room::state::Connection`), members are derived from the live sockets on every event,
-//! and the message sequence is a row in the object's SQLite storage.
+//! and the message sequence is a row in the object's SQLite storage, next to the kept
+//! messages (`room_history`).
 //!
 //! Sequencing and fan-out happen without an `await` in between: the SQLite API is
 //! synchronous, so no other event can interleave and every client sees one total order.
@@ -13,7 +14,7 @@
 //! the alarm, `expiring`, 4001, `refresh` — are in `room_expiry`; the Worker's internal
 //! requests (kick, revocation push) and the registry of active rooms in `room_control`.
 //! Only the Worker can reach this object (through the `ROOMS` binding), and it tells the
-//! object what it wants by path: `/connect`, `/kick`, `/revoke`.
+//! object what it wants by path: `/connect`, `/kick`, `/revoke`, `/stats`.
 
 use std::cell::Cell;
 
@@ -24,7 +25,8 @@ use worker::{
 };
 
 use super::handoff::{Handoff, HANDOFF_HEADER};
-use super::room_control::{CONNECT_PATH, KICK_PATH, REVOKE_PATH};
+use super::room_control::{CONNECT_PATH, KICK_PATH, REVOKE_PATH, STATS_PATH};
+use super::room_history::MESSAGE_TABLE;
 use super::{now_millis, now_secs, string_binding};
 use crate::auth::secret::random_id;
 use crate::config::Config;
@@ -51,6 +53,7 @@ const SCHEMA: &[&str] = &[
         until INTEGER NOT NULL,
         PRIMARY KEY (kind, value)
     )",
+    MESSAGE_TABLE,
 ];
 /// Durable counters: `seq` (messages), `joined` (connections, for member order) and
 /// `activations` (registry marks, see `room_registry`).
@@ -93,6 +96,7 @@ impl DurableObject for Room {
             (Method::Get, CONNECT_PATH) => self.accept(&req).await,
             (Method::Post, KICK_PATH) => self.on_kick(req).await,
             (Method::Post, REVOKE_PATH) => self.on_revoke(req).await,
+            (Method::Get, STATS_PATH) => self.on_stats(),
             _ => Err(ApiError::NotFound(format!("no room route {path}"))),
         };
         Ok(answer.unwrap_or_else(ApiError::into_response))
@@ -157,7 +161,8 @@ impl Room {
         })
     }
 
-    /// Accepts the socket the gate vouched for: attachment, `welcome`, `join`, alarm.
+    /// Accepts the socket the gate vouched for: attachment, `welcome`, the replay when
+    /// it resumes (`since`), `join`, alarm.
     async fn accept(&self, req: &Request) -> std::result::Result<Response, ApiError> {
         let handoff = req
             .headers()
@@ -193,8 +198,12 @@ impl Room {
         self.state.accept_web_socket(&pair.server);
         pair.server.serialize_attachment(&conn)?;
 
-        let joined = state::join(&handoff.room, &conn, &others.connections);
+        let last_seq = self.counter("seq")?;
+        let joined = state::join(&handoff.room, &conn, &others.connections, last_seq);
         pair.server.send_with_str(&joined.welcome)?;
+        if let Some(since) = handoff.since {
+            self.replay(&pair.server, since, last_seq)?;
+        }
         if let Some(frame) = joined.announce {
             broadcast(&others.sockets, &frame);
         }
@@ -221,10 +230,10 @@ impl Room {
         if conn.departed {
             return Ok(());
         }
-        let limits = self
+        let config = self
             .config()
-            .map_err(|e| worker::Error::RustError(format!("{e:?}")))?
-            .room;
+            .map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
+        let limits = config.room;
         let incoming = match message {
             WebSocketIncomingMessage::String(text) => Incoming::Text(text),
             WebSocketIncomingMessage::Binary(bytes) => Incoming::Binary { len: bytes.len() },
@@ -233,11 +242,13 @@ impl Room {
             Decision::Publish(data) => {
                 let seq = self.bump("seq")?;
                 let frame = state::message(seq, &conn.user, &data, now_millis());
+                self.store_message(seq, &frame, config.history_limit)?;
                 // Every socket, without reading attachments: per-recipient work on the
                 // hot path stays one send. A socket that is closing just fails its send.
                 broadcast(&self.state.get_websockets(), &frame);
             }
             Decision::Reply(frame) => ws.send_with_str(&frame)?,
+            Decision::History(page) => ws.send_with_str(self.history_page(page)?)?,
             Decision::Close(code) => self.close(ws, code),
             Decision::Refresh(token) => self
                 .on_refresh(ws, &token)

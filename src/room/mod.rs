@@ -9,8 +9,10 @@
 //! - [`state`]: the room core: takes events (join, leave, frame, kick, revocation) and
 //!   returns what to do.
 //! - [`expiry`]: the same for token lifetimes on live sockets (alarm, warning, refresh).
+//! - [`history`]: the kept messages: trimming, replay on resume (`gap`), `history` pages.
 
 pub mod expiry;
+pub mod history;
 pub mod protocol;
 pub mod state;
 

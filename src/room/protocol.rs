@@ -29,6 +29,8 @@ pub enum ServerFrame<'a> {
         user: &'a Member,
         members: &'a [Member],
         expires_at: u64,
+        /// The room's latest `seq` (0 before its first message).
+        last_seq: u64,
     },
     Message {
         seq: u64,
@@ -54,6 +56,16 @@ pub enum ServerFrame<'a> {
     Refreshed {
         expires_at: u64,
     },
+    /// On resume: messages `from..=to` were missed and are no longer kept.
+    Gap {
+        from: u64,
+        to: u64,
+    },
+    /// The answer to a `history` request: stored `message` frames, oldest first,
+    /// embedded as they were broadcast.
+    History {
+        messages: &'a [&'a RawValue],
+    },
 }
 
 impl ServerFrame<'_> {
@@ -74,6 +86,11 @@ pub enum ClientFrame {
     /// as the gate verifies an upgrade.
     Refresh {
         token: String,
+    },
+    /// Earlier messages: the newest `limit` with seq below `before` (see `room::history`).
+    History {
+        before: Option<u64>,
+        limit: Option<u64>,
     },
 }
 
@@ -122,6 +139,11 @@ struct Envelope {
     /// parses; only `refresh` insists on a string.
     #[serde(default, deserialize_with = "present")]
     token: Option<Box<RawValue>>,
+    /// Raw for the same reason; only `history` reads them.
+    #[serde(default, deserialize_with = "present")]
+    before: Option<Box<RawValue>>,
+    #[serde(default, deserialize_with = "present")]
+    limit: Option<Box<RawValue>>,
     #[serde(flatten)]
     _rest: IgnoredAny,
 }
@@ -149,8 +171,21 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
             .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
             .map(|token| ClientFrame::Refresh { token })
             .ok_or_else(|| FrameError::BadFrame("refresh needs a \"token\" string".to_owned())),
+        "history" => Ok(ClientFrame::History {
+            before: whole_number(envelope.before.as_deref(), "before")?,
+            limit: whole_number(envelope.limit.as_deref(), "limit")?,
+        }),
         other => Err(FrameError::UnknownType(other.to_owned())),
     }
+}
+
+/// An optional field that, when present, must be a non-negative integer.
+fn whole_number(raw: Option<&RawValue>, field: &str) -> Result<Option<u64>, FrameError> {
+    raw.map(|raw| {
+        serde_json::from_str::<u64>(raw.get())
+            .map_err(|_| FrameError::BadFrame(format!("history {field:?} must be a whole number")))
+    })
+    .transpose()
 }
 
 /// Close codes the server uses. The table in `docs/protocol.md` mirrors this enum.
@@ -232,6 +267,26 @@ mod tests {
     }
 
     #[test]
+    fn parses_history_with_optional_fields() {
+        let cases = [
+            (r#"{"type":"history"}"#, (None, None)),
+            (r#"{"type":"history","before":12}"#, (Some(12), None)),
+            (
+                r#"{"type":"history","before":12,"limit":5}"#,
+                (Some(12), Some(5)),
+            ),
+        ];
+        for (text, (want_before, want_limit)) in cases {
+            match parse_client_frame(text) {
+                Ok(ClientFrame::History { before, limit }) => {
+                    assert_eq!((before, limit), (want_before, want_limit), "{text}")
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn frame_error_table() {
         let cases: &[(&str, &str)] = &[
             ("not json", "bad_frame"),
@@ -245,6 +300,10 @@ mod tests {
             (r#"{"type":"refresh"}"#, "bad_frame"),
             (r#"{"type":"refresh","token":7}"#, "bad_frame"),
             (r#"{"type":"refresh","token":null}"#, "bad_frame"),
+            (r#"{"type":"history","before":"5"}"#, "bad_frame"),
+            (r#"{"type":"history","before":-1}"#, "bad_frame"),
+            (r#"{"type":"history","limit":2.5}"#, "bad_frame"),
+            (r#"{"type":"history","limit":null}"#, "bad_frame"),
             (r#"{"type":"dance","data":1}"#, "unknown_type"),
             (r#"{"type":"PUBLISH","data":1}"#, "unknown_type"),
         ];
@@ -286,8 +345,9 @@ mod tests {
                     user: &alice,
                     members: std::slice::from_ref(&alice),
                     expires_at: 99,
+                    last_seq: 7,
                 },
-                r#"{"type":"welcome","room":"lobby","user":{"id":"u1","name":"Alice"},"members":[{"id":"u1","name":"Alice"}],"expires_at":99}"#,
+                r#"{"type":"welcome","room":"lobby","user":{"id":"u1","name":"Alice"},"members":[{"id":"u1","name":"Alice"}],"expires_at":99,"last_seq":7}"#,
             ),
             (
                 ServerFrame::Error {

@@ -15,7 +15,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::protocol::{parse_client_frame, ClientFrame, CloseCode, Member, ServerFrame};
+use super::history::{self, Page};
+use super::protocol::{
+    parse_client_frame, ClientFrame, CloseCode, FrameError, Member, ServerFrame,
+};
 use crate::auth::revocation::Revocation;
 
 /// One accepted socket's identity, stored as its WebSocket attachment. Claims only: the
@@ -74,6 +77,8 @@ pub enum Decision {
     /// The sender offers a new token: verify it (as the gate would, revocation included),
     /// then let [`super::expiry::refresh`] decide.
     Refresh(String),
+    /// Answer the sender with this page of stored messages (`history`).
+    History(Page),
 }
 
 /// A frame as the runtime delivered it.
@@ -96,14 +101,16 @@ pub fn members<'a>(connections: impl IntoIterator<Item = &'a Connection>) -> Vec
     out
 }
 
-/// A connection was accepted into `room`, where `others` were already connected.
-pub fn join(room: &str, new: &Connection, others: &[Connection]) -> Joined {
+/// A connection was accepted into `room`, where `others` were already connected and the
+/// latest message is `last_seq`.
+pub fn join(room: &str, new: &Connection, others: &[Connection], last_seq: u64) -> Joined {
     let everyone = members(others.iter().chain(std::iter::once(new)));
     let welcome = ServerFrame::Welcome {
         room,
         user: &new.user,
         members: &everyone,
         expires_at: new.exp,
+        last_seq,
     }
     .to_json();
     let first_of_user = !others.iter().any(|c| c.user.id == new.user.id);
@@ -131,14 +138,22 @@ pub fn on_frame(frame: Incoming<'_>, limits: &RoomLimits) -> Decision {
     match parse_client_frame(text) {
         Ok(ClientFrame::Publish { data }) => Decision::Publish(data),
         Ok(ClientFrame::Refresh { token }) => Decision::Refresh(token),
-        Err(e) => Decision::Reply(
-            ServerFrame::Error {
-                code: e.code(),
-                message: &e.message(),
-            }
-            .to_json(),
-        ),
+        Ok(ClientFrame::History { before, limit }) => match history::page(before, limit) {
+            Ok(page) => Decision::History(page),
+            Err(why) => frame_error(&FrameError::BadFrame(why)),
+        },
+        Err(e) => frame_error(&e),
     }
+}
+
+fn frame_error(e: &FrameError) -> Decision {
+    Decision::Reply(
+        ServerFrame::Error {
+            code: e.code(),
+            message: &e.message(),
+        }
+        .to_json(),
+    )
 }
 
 /// The connections of user `user_id` (an admin kick).
@@ -203,8 +218,9 @@ pub(crate) mod tests {
     #[test]
     fn first_connection_welcomes_and_announces() {
         let alice = conn("c1", "u1", "Alice");
-        let j = join("lobby", &alice, &[]);
+        let j = join("lobby", &alice, &[], 0);
         let w = json(&j.welcome);
+        assert_eq!(w["last_seq"], 0);
         assert_eq!(w["type"], "welcome");
         assert_eq!(w["room"], "lobby");
         assert_eq!(w["user"]["id"], "u1");
@@ -221,9 +237,10 @@ pub(crate) mod tests {
         let a1 = conn("c1", "u1", "Alice");
         let b = conn("c2", "u2", "Bob");
         let a2 = conn("c3", "u1", "Alice");
-        let j = join("lobby", &a2, &[a1.clone(), b.clone()]);
+        let j = join("lobby", &a2, &[a1.clone(), b.clone()], 41);
         assert_eq!(j.announce, None);
         let w = json(&j.welcome);
+        assert_eq!(w["last_seq"], 41);
         let ids: Vec<&str> = w["members"]
             .as_array()
             .unwrap()
@@ -322,6 +339,33 @@ pub(crate) mod tests {
         let s = serde_json::to_string(&c).unwrap();
         assert!(s.len() < 2048, "{} bytes", s.len());
         assert_eq!(serde_json::from_str::<Connection>(&s).unwrap(), c);
+    }
+
+    #[test]
+    fn history_requests_are_bounded() {
+        match on_frame(
+            Incoming::Text(r#"{"type":"history","before":9,"limit":3}"#),
+            &LIMITS,
+        ) {
+            Decision::History(p) => assert_eq!(
+                p,
+                Page {
+                    before: 9,
+                    limit: 3
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
+        for text in [
+            r#"{"type":"history","limit":0}"#,
+            r#"{"type":"history","limit":101}"#,
+            r#"{"type":"history","before":"x"}"#,
+        ] {
+            match on_frame(Incoming::Text(text), &LIMITS) {
+                Decision::Reply(f) => assert_eq!(json(&f)["code"], "bad_frame", "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
     }
 
     #[test]

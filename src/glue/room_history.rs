@@ -1,0 +1,166 @@
+//! The `Room` object's message history in its SQLite storage: storing each broadcast
+//! `message` frame (and trimming to `HISTORY_LIMIT` in the same synchronous step), the
+//! replay for a resuming socket, `history` pages, and the admin's room stats.
+//!
+//! Every method here is synchronous on purpose: the SQLite API needs no `await`, so a
+//! message is sequenced, stored and broadcast — and a resuming socket is welcomed and
+//! replayed to — with no other event in between. That is what makes a resume free of
+//! gaps and duplicates: a live message either was stored before the replay (and is in
+//! it) or is broadcast after it (to the socket, which is live by then).
+//! What to keep, replay and page is decided in `room::history`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use worker::{Env, Method, Request, RequestInit, Response, SqlStorageValue, WebSocket};
+
+use super::http::json;
+use super::room_control::STATS_PATH;
+use super::room_object::Room;
+use super::{object_stub, ROOMS_BINDING};
+use crate::error::ApiError;
+use crate::room::history::{self, Page};
+use crate::room::state;
+
+/// The table of kept messages: the `message` frame text exactly as broadcast, by `seq`.
+pub(super) const MESSAGE_TABLE: &str = "CREATE TABLE IF NOT EXISTS message (
+    seq INTEGER PRIMARY KEY,
+    frame TEXT NOT NULL
+)";
+
+/// What `GET /admin/rooms/{room}` shows (and the room answers on [`STATS_PATH`]).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RoomStats {
+    /// Open sockets.
+    pub connections: usize,
+    /// Distinct users among them.
+    pub members: usize,
+    /// The latest `seq` (0: no message yet).
+    pub last_seq: u64,
+    /// Messages kept for resume and `history`.
+    pub history_kept: u64,
+}
+
+/// Asks `room` for its [`RoomStats`].
+pub async fn stats(env: &Env, room: &str) -> Result<RoomStats, ApiError> {
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get);
+    let req = Request::new_with_init(&format!("https://room.internal{STATS_PATH}"), &init)?;
+    let stub = object_stub(env, ROOMS_BINDING, room)?;
+    let mut res = stub.fetch_with_request(req).await?;
+    if res.status_code() != 200 {
+        let detail = res.text().await.unwrap_or_default();
+        return Err(ApiError::Internal(format!(
+            "room {room}{STATS_PATH}: {} {detail}",
+            res.status_code()
+        )));
+    }
+    Ok(res.json::<RoomStats>().await?)
+}
+
+/// SQLite integers are signed: seq bounds above `i64::MAX` mean "no bound".
+fn sql_seq(seq: u64) -> SqlStorageValue {
+    SqlStorageValue::from(i64::try_from(seq).unwrap_or(i64::MAX))
+}
+
+#[derive(Deserialize)]
+struct FrameRow {
+    frame: String,
+}
+
+impl Room {
+    /// Keeps `frame` (message `seq`) and drops what falls outside the last `limit`.
+    pub(super) fn store_message(&self, seq: u64, frame: &str, limit: u64) -> worker::Result<()> {
+        let sql = self.state.storage().sql();
+        sql.exec(
+            "INSERT INTO message (seq, frame) VALUES (?1, ?2)",
+            vec![sql_seq(seq), frame.into()],
+        )?;
+        if let Some(through) = history::trim_through(seq, limit) {
+            sql.exec(
+                "DELETE FROM message WHERE seq <= ?1",
+                vec![sql_seq(through)],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Sends a resuming socket what it missed after `since`: a `gap` for what is no
+    /// longer kept, then every kept message after `since`, in order.
+    pub(super) fn replay(&self, ws: &WebSocket, since: u64, last_seq: u64) -> worker::Result<()> {
+        let Some(replay) = history::replay(since, last_seq, self.oldest_kept()?) else {
+            return Ok(());
+        };
+        if let Some((from, to)) = replay.gap {
+            ws.send_with_str(history::gap_frame(from, to))?;
+        }
+        let rows: Vec<FrameRow> = self
+            .state
+            .storage()
+            .sql()
+            .exec(
+                "SELECT frame FROM message WHERE seq > ?1 ORDER BY seq",
+                vec![sql_seq(replay.after)],
+            )?
+            .to_array()?;
+        for row in rows {
+            ws.send_with_str(&row.frame)?;
+        }
+        Ok(())
+    }
+
+    /// The `history` answer for `page`.
+    pub(super) fn history_page(&self, page: Page) -> worker::Result<String> {
+        let rows: Vec<FrameRow> = self
+            .state
+            .storage()
+            .sql()
+            .exec(
+                "SELECT frame FROM message WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
+                vec![sql_seq(page.before), sql_seq(page.limit)],
+            )?
+            .to_array()?;
+        let frames = rows
+            .into_iter()
+            .map(|r| RawValue::from_string(r.frame))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| worker::Error::RustError(format!("stored frame: {e}")))?;
+        Ok(history::history_frame(&frames))
+    }
+
+    pub(super) fn on_stats(&self) -> Result<Response, ApiError> {
+        #[derive(Deserialize)]
+        struct Count {
+            kept: i64,
+        }
+        let kept: Count = self
+            .state
+            .storage()
+            .sql()
+            .exec("SELECT COUNT(*) AS kept FROM message", None)?
+            .one()?;
+        let live = self.live();
+        json(
+            200,
+            &RoomStats {
+                connections: live.sockets.len(),
+                members: state::members(&live.connections).len(),
+                last_seq: self.counter("seq")?,
+                history_kept: u64::try_from(kept.kept).unwrap_or(0),
+            },
+        )
+    }
+
+    fn oldest_kept(&self) -> worker::Result<Option<u64>> {
+        #[derive(Deserialize)]
+        struct Oldest {
+            oldest: Option<i64>,
+        }
+        let row: Oldest = self
+            .state
+            .storage()
+            .sql()
+            .exec("SELECT MIN(seq) AS oldest FROM message", None)?
+            .one()?;
+        Ok(row.oldest.and_then(|s| u64::try_from(s).ok()))
+    }
+}
