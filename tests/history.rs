@@ -5,7 +5,8 @@
 //! `since` beyond `last_seq` (nothing replayed) and malformed (400 `bad_request`); the
 //! `gap` frame when the missed messages outran `HISTORY_LIMIT` (a second runtime started
 //! with `HISTORY_LIMIT=5`); paging back with `history` frames and their `bad_frame`
-//! refusals; and `GET /admin/rooms/{room}` stats.
+//! refusals; `GET /admin/rooms/{room}` stats; and that `seq` and the history survive a
+//! restart of the runtime on the same state (`Server::restart`).
 //!
 //! Run: `cargo test --test history` (from the repository root; builds the Worker first if
 //! `src/` changed, and starts its own runtimes).
@@ -270,4 +271,28 @@ async fn admin_sees_room_stats() {
     for c in [a1, a2, b] {
         c.close().await;
     }
+}
+
+#[tokio::test]
+async fn seq_and_history_survive_a_runtime_restart() {
+    let s = Server::start(&[]);
+    let room = "hist-restart";
+    let token = token_for("hx-a", "A");
+    let (mut a, _) = s.join_welcomed(room, &token).await;
+    let before = publish_all(&mut a, &[json!("one"), json!("two"), json!("three")]).await;
+    drop(a);
+
+    let s = tokio::task::spawn_blocking(move || s.restart())
+        .await
+        .unwrap();
+    let (mut a, welcome) = resume(&s, room, &token, "1").await;
+    assert_eq!(welcome["last_seq"], 3);
+    for want in &before[1..] {
+        assert_eq!(&a.recv().await, want);
+    }
+    let after = publish_all(&mut a, &[json!("four")]).await;
+    assert_eq!(seqs(&after), [4], "seq continues, never reused");
+    let h = page(&mut a, json!({"type": "history"})).await;
+    assert_eq!(seqs(h["messages"].as_array().unwrap()), [1, 2, 3, 4]);
+    a.close().await;
 }

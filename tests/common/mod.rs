@@ -47,6 +47,8 @@ pub struct Server {
     pub url: String,
     /// The vars this runtime was started with (on top of wrangler.toml's).
     pub vars: Vec<(String, String)>,
+    /// Where D1 and Durable Object state persist ([`Server::restart`] reuses it).
+    state: PathBuf,
     // Dropping the stdin pipe stops the runtime; kept for the process lifetime.
     _stdin: Mutex<ChildStdin>,
     _child: Mutex<Child>,
@@ -96,13 +98,50 @@ impl Server {
             SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         let _ = std::fs::remove_dir_all(&state);
+        let server = Self::spawn(all, state, true);
+        server.seed_users();
+        server
+    }
+
+    /// Stops this runtime and starts a new one on the same state (D1, Durable Objects)
+    /// with the same vars: what a redeploy or a machine restart looks like to the Worker.
+    /// Blocks until the old runtime has exited and the new one serves. For a runtime a
+    /// test owns (not the shared [`server`]); the URL changes.
+    pub fn restart(self) -> Server {
+        let Server {
+            vars,
+            state,
+            _stdin,
+            _child,
+            ..
+        } = self;
+        drop(_stdin);
+        // Its exit status is no signal: the script takes its process group (workerd and
+        // itself) down with SIGKILL once Miniflare is disposed.
+        let _ = _child
+            .into_inner()
+            .unwrap()
+            .wait()
+            .expect("wait for runtime");
+        Self::spawn(vars, state, false)
+    }
+
+    /// Starts the runtime process on `state`; `fresh`: apply the D1 migrations (a new
+    /// state directory) rather than reuse what is there.
+    fn spawn(all: Vec<(String, String)>, state: PathBuf, fresh: bool) -> Server {
         let artifacts = root().join("tests/artifacts");
         std::fs::create_dir_all(&artifacts).unwrap();
-        let log = std::fs::File::create(artifacts.join(format!("{}.log", binary_name()))).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(!fresh)
+            .write(true)
+            .truncate(fresh)
+            .open(artifacts.join(format!("{}.log", binary_name())))
+            .unwrap();
 
         let vars_json: serde_json::Map<String, Value> =
             all.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-        let opts = json!({"stateDir": state, "vars": vars_json}).to_string();
+        let opts = json!({"stateDir": state, "vars": vars_json, "migrate": fresh}).to_string();
         let mut cmd = Command::new("node");
         cmd.arg(root().join("tests/support/runtime.mjs"))
             .arg(opts)
@@ -145,14 +184,13 @@ impl Server {
                 binary_name()
             )
         });
-        let server = Server {
+        Server {
             url: ready["url"].as_str().unwrap().to_owned(),
             vars: all,
+            state,
             _stdin: Mutex::new(stdin),
             _child: Mutex::new(child),
-        };
-        server.seed_users();
-        server
+        }
     }
 
     fn seed_users(&self) {

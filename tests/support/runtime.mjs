@@ -1,8 +1,10 @@
 // Serves the built Worker (build/) on the real workerd runtime through Miniflare, for the
 // end-to-end tests in tests/*.rs. Bindings come from wrangler.toml (the same Durable
-// Object, D1 and [vars] a deploy gets); state is fresh, under the directory given.
+// Object, D1 and [vars] a deploy gets); state persists under the directory given.
 //
 //   node tests/support/runtime.mjs '{"stateDir": "...", "vars": {"JWT_SECRET": "..."}}'
+//
+// The D1 migrations are applied unless "migrate" is false (a restart on existing state).
 //
 // Prints one JSON line {"url": "http://127.0.0.1:<port>"} once ready. Stops — disposing
 // Miniflare, which ends workerd — when stdin closes (the test process exited, however it
@@ -92,7 +94,8 @@ try {
   const binding = config.d1_databases[0].binding;
   const db = await mf.getD1Database(binding);
   const dir = resolve(root, config.d1_databases[0].migrations_dir ?? "migrations");
-  for (const file of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+  const files = opts.migrate === false ? [] : readdirSync(dir).filter((f) => f.endsWith(".sql"));
+  for (const file of files.sort()) {
     const statements = unstable_splitSqlQuery(readFileSync(join(dir, file), "utf8"));
     await db.batch(statements.map((s) => db.prepare(s)));
   }
