@@ -17,6 +17,7 @@ use serde_json::json;
 use worker::{event, Context, Env, Method, Request, Response};
 
 use crate::error::ApiError;
+use crate::glue::page::{self, Asset};
 use crate::glue::{admin, gate, http, jwks, login, tickets};
 
 pub use crate::glue::login_limiter::LoginLimiter;
@@ -39,6 +40,10 @@ async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
     let path = req.path();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (req.method(), segments.as_slice()) {
+        (Method::Get, [""]) => page::serve(&req, Asset::Index),
+        (Method::Get, ["app.js"]) => page::serve(&req, Asset::Script),
+        (Method::Get, ["app.css"]) => page::serve(&req, Asset::Style),
+        (_, [""] | ["app.js"] | ["app.css"]) => Err(ApiError::MethodNotAllowed("GET")),
         (Method::Get, ["healthz"]) => http::json(200, &json!({"status": "ok"})),
         (_, ["healthz"]) => Err(ApiError::MethodNotAllowed("GET")),
         (Method::Post, ["login"]) => login::handle(req, env).await,

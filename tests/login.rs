@@ -352,7 +352,13 @@ async fn issued_token_joins_a_room() {
 #[tokio::test]
 async fn unknown_path_is_json_not_found() {
     let s = server();
-    for path in ["/nope", "/login/extra", "/", "/healthz/x"] {
+    for path in [
+        "/nope",
+        "/login/extra",
+        "/index.html",
+        "/app.js/x",
+        "/healthz/x",
+    ] {
         let res = Reply::from(
             s.http()
                 .get(format!("{}{path}", s.url))

@@ -12,6 +12,7 @@ pub mod http;
 pub mod jwks;
 pub mod login;
 pub mod login_limiter;
+pub mod page;
 pub mod revocation;
 pub mod room_control;
 pub mod room_expiry;
