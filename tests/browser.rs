@@ -74,17 +74,8 @@ fn two_users_chat_in_the_browser_and_a_dropped_socket_catches_up() {
         resume["since"],
         resume["last_seq_before_drop"].to_string().as_str()
     );
-    if resume["server_supports_resume"] == true {
-        assert_eq!(summary["missed_on_bob"], json!([]), "{summary:#}");
-        assert_eq!(seqs.len(), 6, "{summary:#}");
-    } else {
-        // Until the server keeps history (`since` / `last_seq`), messages published while
-        // a socket was away cannot come back; say so rather than pass silently.
-        eprintln!(
-            "NOTE: the server does not resume yet (no last_seq in welcome); \
-             missed while away: {}",
-            summary["missed_on_bob"]
-        );
-    }
+    assert_eq!(resume["server_supports_resume"], true, "{summary:#}");
+    assert_eq!(summary["missed_on_bob"], json!([]), "{summary:#}");
+    assert_eq!(seqs.len(), 6, "{summary:#}");
     assert!(std::path::Path::new(summary["screenshot"].as_str().unwrap()).exists());
 }
