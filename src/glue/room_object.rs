@@ -32,7 +32,7 @@ use crate::auth::secret::random_id;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::room::expiry::ExpiryPolicy;
-use crate::room::protocol::{CloseCode, Member};
+use crate::room::protocol::{CloseCode, Member, PING, PONG};
 use crate::room::state::{self, Connection, Decision, Incoming};
 
 const SCHEMA: &[&str] = &[
@@ -81,6 +81,13 @@ impl DurableObject for Room {
             if let Err(e) = state.storage().sql().exec(statement, None) {
                 console_error!("room schema: {e}");
             }
+        }
+        // Keep-alive without waking the object: the runtime answers an exact `PING` with
+        // `PONG` itself, even while the object is evicted. Set on every construction (the
+        // setting is per instance); other spellings of a ping reach `on_frame`.
+        match worker::worker_sys::WebSocketRequestResponsePair::new(PING, PONG) {
+            Ok(pair) => state.set_websocket_auto_response(&pair),
+            Err(e) => console_error!("room auto-response: {e:?}"),
         }
         Self {
             state,

@@ -13,6 +13,14 @@ use serde_json::value::RawValue;
 /// The subprotocol a client offers (and the server selects) for protocol v1.
 pub const SUBPROTOCOL: &str = "roomgate.v1";
 
+/// The keep-alive request, byte for byte. The room object registers this pair with the
+/// runtime's WebSocket auto-response, so an exact match is answered with [`PONG`] without
+/// waking the (hibernated) object. Any other spelling of a `ping` reaches the room, which
+/// answers it with the same [`PONG`] (it just costs a wake-up).
+pub const PING: &str = r#"{"type":"ping"}"#;
+/// The answer to a `ping`, from the runtime or from the room.
+pub const PONG: &str = r#"{"type":"pong"}"#;
+
 /// A room member as every frame names them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
@@ -66,6 +74,8 @@ pub enum ServerFrame<'a> {
     History {
         messages: &'a [&'a RawValue],
     },
+    /// The answer to a `ping` that was not exactly [`PING`] (the runtime answers those).
+    Pong,
 }
 
 impl ServerFrame<'_> {
@@ -92,6 +102,8 @@ pub enum ClientFrame {
         before: Option<u64>,
         limit: Option<u64>,
     },
+    /// A keep-alive the runtime did not answer itself (not exactly [`PING`]).
+    Ping,
 }
 
 /// `error` frame codes besides the [`FrameError`] ones: what a refused `refresh` gets.
@@ -175,6 +187,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
             before: whole_number(envelope.before.as_deref(), "before")?,
             limit: whole_number(envelope.limit.as_deref(), "limit")?,
         }),
+        "ping" => Ok(ClientFrame::Ping),
         other => Err(FrameError::UnknownType(other.to_owned())),
     }
 }
@@ -312,6 +325,17 @@ mod tests {
             assert_eq!(err.code(), code, "{text:?} -> {err:?}");
             assert!(!err.message().is_empty());
         }
+    }
+
+    #[test]
+    fn ping_in_any_spelling_parses_and_pong_renders_as_the_auto_response() {
+        for text in [PING, r#"{"type": "ping"}"#, r#"{"type":"ping","n":1}"#] {
+            assert!(
+                matches!(parse_client_frame(text), Ok(ClientFrame::Ping)),
+                "{text}"
+            );
+        }
+        assert_eq!(ServerFrame::Pong.to_json(), PONG);
     }
 
     #[test]

@@ -142,6 +142,8 @@ pub fn on_frame(frame: Incoming<'_>, limits: &RoomLimits) -> Decision {
             Ok(page) => Decision::History(page),
             Err(why) => frame_error(&FrameError::BadFrame(why)),
         },
+        // Not the exact auto-response text (the runtime answers that one without us).
+        Ok(ClientFrame::Ping) => Decision::Reply(ServerFrame::Pong.to_json()),
         Err(e) => frame_error(&e),
     }
 }
