@@ -8,6 +8,7 @@
 use crate::auth::password::{DEFAULT_ITERATIONS, MAX_ITERATIONS, MIN_ITERATIONS};
 use crate::auth::throttle::ThrottlePolicy;
 use crate::auth::token::TokenPolicy;
+use crate::room::rate::RatePolicy;
 use crate::room::state::RoomLimits;
 
 /// Every `[vars]` key roomgate reads, with its default. The README's configuration table
@@ -30,6 +31,10 @@ pub mod keys {
     pub const LOGIN_MAX_FAILURES: &str = "LOGIN_MAX_FAILURES";
     pub const LOGIN_WINDOW_SECONDS: &str = "LOGIN_WINDOW_SECONDS";
     pub const HISTORY_LIMIT: &str = "HISTORY_LIMIT";
+    pub const RATE_LIMIT_PER_SECOND: &str = "RATE_LIMIT_PER_SECOND";
+    pub const RATE_LIMIT_BURST: &str = "RATE_LIMIT_BURST";
+    pub const RATE_LIMIT_MAX_REJECTED: &str = "RATE_LIMIT_MAX_REJECTED";
+    pub const MAX_CONNECTIONS_PER_ROOM: &str = "MAX_CONNECTIONS_PER_ROOM";
 }
 
 pub const DEFAULT_ISSUER: &str = "roomgate";
@@ -57,6 +62,17 @@ pub const MAX_LOGIN_WINDOW_SECONDS: u64 = 24 * 3600;
 /// room's storage at about `MAX_HISTORY_LIMIT` × `MAX_FRAME_BYTES`.
 pub const DEFAULT_HISTORY_LIMIT: u64 = 100;
 pub const MAX_HISTORY_LIMIT: u64 = 1000;
+/// Per-socket frame rate (`room::rate`): tokens a second, bucket size, and how many
+/// refused frames (without the bucket filling up again) close the socket with 1008.
+pub const DEFAULT_RATE_LIMIT_PER_SECOND: u64 = 20;
+pub const DEFAULT_RATE_LIMIT_BURST: u64 = 40;
+pub const DEFAULT_RATE_LIMIT_MAX_REJECTED: u64 = 40;
+pub const MAX_RATE_LIMIT: u64 = 10_000;
+/// Open sockets per room. The platform's own cap on a Durable Object's hibernatable
+/// sockets is 32,768; every join, leave and presence frame costs work per open socket,
+/// so the default stays well below it.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ROOM: u64 = 1000;
+pub const MAX_MAX_CONNECTIONS_PER_ROOM: u64 = 32_768;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -172,6 +188,32 @@ impl Config {
                     0,
                     MAX_EXPIRY_WARNING_SECONDS,
                 )?,
+                rate: RatePolicy {
+                    per_second: number(
+                        keys::RATE_LIMIT_PER_SECOND,
+                        DEFAULT_RATE_LIMIT_PER_SECOND,
+                        1,
+                        MAX_RATE_LIMIT,
+                    )?,
+                    burst: number(
+                        keys::RATE_LIMIT_BURST,
+                        DEFAULT_RATE_LIMIT_BURST,
+                        1,
+                        MAX_RATE_LIMIT,
+                    )?,
+                    max_rejected: number(
+                        keys::RATE_LIMIT_MAX_REJECTED,
+                        DEFAULT_RATE_LIMIT_MAX_REJECTED,
+                        1,
+                        MAX_RATE_LIMIT,
+                    )?,
+                },
+                max_connections: number(
+                    keys::MAX_CONNECTIONS_PER_ROOM,
+                    DEFAULT_MAX_CONNECTIONS_PER_ROOM,
+                    1,
+                    MAX_MAX_CONNECTIONS_PER_ROOM,
+                )? as usize,
             },
             pbkdf2_iterations: number(
                 keys::PBKDF2_ITERATIONS,
@@ -247,6 +289,15 @@ mod tests {
         assert_eq!(c.login_throttle.window_secs, 60);
         assert_eq!(c.history_limit, 100);
         assert_eq!(
+            c.room.rate,
+            RatePolicy {
+                per_second: 20,
+                burst: 40,
+                max_rejected: 40
+            }
+        );
+        assert_eq!(c.room.max_connections, 1000);
+        assert_eq!(
             from(&[("JWT_ISSUER", "  ")]).unwrap(),
             c,
             "blank means default"
@@ -266,8 +317,28 @@ mod tests {
             ("LOGIN_MAX_FAILURES", "1"),
             ("LOGIN_WINDOW_SECONDS", "2"),
             ("HISTORY_LIMIT", "5"),
+            ("RATE_LIMIT_PER_SECOND", "1"),
+            ("RATE_LIMIT_BURST", "10000"),
+            ("RATE_LIMIT_MAX_REJECTED", "3"),
+            ("MAX_CONNECTIONS_PER_ROOM", "2"),
         ])
         .unwrap();
+        assert_eq!(
+            c.room.rate,
+            RatePolicy {
+                per_second: 1,
+                burst: 10_000,
+                max_rejected: 3
+            }
+        );
+        assert_eq!(c.room.max_connections, 2);
+        assert_eq!(
+            from(&[("MAX_CONNECTIONS_PER_ROOM", "32768")])
+                .unwrap()
+                .room
+                .max_connections,
+            32_768
+        );
         assert_eq!(c.history_limit, 5);
         assert_eq!(from(&[("HISTORY_LIMIT", "0")]).unwrap().history_limit, 0);
         assert_eq!(
@@ -308,6 +379,14 @@ mod tests {
             ("HISTORY_LIMIT", "1001"),
             ("HISTORY_LIMIT", "-1"),
             ("HISTORY_LIMIT", "lots"),
+            ("RATE_LIMIT_PER_SECOND", "0"),
+            ("RATE_LIMIT_PER_SECOND", "10001"),
+            ("RATE_LIMIT_PER_SECOND", "2.5"),
+            ("RATE_LIMIT_BURST", "0"),
+            ("RATE_LIMIT_BURST", "many"),
+            ("RATE_LIMIT_MAX_REJECTED", "0"),
+            ("MAX_CONNECTIONS_PER_ROOM", "0"),
+            ("MAX_CONNECTIONS_PER_ROOM", "32769"),
         ];
         for (key, value) in cases {
             let err = from(&[(key, value)]).unwrap_err();

@@ -40,6 +40,8 @@ pub enum ApiError {
     /// 429 `too_many_attempts`: too many failed logins for the username or the client
     /// address; `Retry-After` says when to try again (whole seconds, at least 1).
     TooManyAttempts { retry_after_secs: u64 },
+    /// 503 `room_full`: the room already has `MAX_CONNECTIONS_PER_ROOM` open sockets.
+    RoomFull(usize),
     /// 500 `misconfigured`: a secret or `[vars]` value is missing or unusable.
     Misconfigured(String),
     /// 500 `internal`: anything else that went wrong on our side.
@@ -67,6 +69,7 @@ impl ApiError {
             Self::UpgradeRequired => 426,
             Self::TooManyAttempts { .. } => 429,
             Self::Misconfigured(_) | Self::Internal(_) => 500,
+            Self::RoomFull(_) => 503,
         }
     }
 
@@ -89,6 +92,7 @@ impl ApiError {
             Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::Misconfigured(_) => "misconfigured",
             Self::Internal(_) => "internal",
+            Self::RoomFull(_) => "room_full",
         }
     }
 
@@ -111,6 +115,7 @@ impl ApiError {
             }
             Self::Misconfigured(_) => "server is misconfigured; see the server log".into(),
             Self::Internal(_) => "internal error".into(),
+            Self::RoomFull(max) => format!("room is full ({max} connections); try again later"),
         }
     }
 

@@ -33,6 +33,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::room::expiry::ExpiryPolicy;
 use crate::room::protocol::{CloseCode, Member, PING, PONG};
+use crate::room::rate::{self, Admission};
 use crate::room::state::{self, Connection, Decision, Incoming};
 
 const SCHEMA: &[&str] = &[
@@ -189,6 +190,11 @@ impl Room {
             return Err(ApiError::InvalidToken("token has been revoked".into()));
         }
         let others = self.live();
+        // Before any socket exists: a full room answers 503 and opens nothing.
+        let limits = &self.config()?.room;
+        if state::is_full(others.sockets.len(), limits) {
+            return Err(ApiError::RoomFull(limits.max_connections));
+        }
         let pair = WebSocketPair::new()?;
         let conn = Connection {
             conn_id: random_id(),
@@ -201,6 +207,7 @@ impl Room {
             jti: identity.jti.clone(),
             departed: false,
             warned: false,
+            rate: None,
         };
         self.state.accept_web_socket(&pair.server);
         pair.server.serialize_attachment(&conn)?;
@@ -231,7 +238,7 @@ impl Room {
     }
 
     async fn on_message(&self, ws: &WebSocket, message: &WebSocketIncomingMessage) -> Result<()> {
-        let Some(conn) = attachment(ws) else {
+        let Some(mut conn) = attachment(ws) else {
             return Err(worker::Error::RustError("socket has no identity".into()));
         };
         if conn.departed {
@@ -241,6 +248,21 @@ impl Room {
             .config()
             .map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
         let limits = config.room;
+        // The rate limit comes first, so a flood costs one attachment round trip per
+        // frame and no parsing. That write is the price of surviving hibernation (the
+        // bucket lives in the attachment, see `room::rate`): one small structured-clone
+        // write per frame, to this socket only — never a read or write of the others'.
+        let (bucket, admission) = rate::admit(conn.rate, &limits.rate, now_millis());
+        conn.rate = Some(bucket);
+        ws.serialize_attachment(&conn)?;
+        match admission {
+            Admission::Pass => {}
+            Admission::Limited => return ws.send_with_str(state::rate_limited()),
+            Admission::Close => {
+                self.close(ws, CloseCode::PolicyViolation);
+                return Ok(());
+            }
+        }
         let incoming = match message {
             WebSocketIncomingMessage::String(text) => Incoming::Text(text),
             WebSocketIncomingMessage::Binary(bytes) => Incoming::Binary { len: bytes.len() },

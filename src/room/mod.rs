@@ -10,10 +10,12 @@
 //!   returns what to do.
 //! - [`expiry`]: the same for token lifetimes on live sockets (alarm, warning, refresh).
 //! - [`history`]: the kept messages: trimming, replay on resume (`gap`), `history` pages.
+//! - [`rate`]: the per-connection frame rate limit (token bucket).
 
 pub mod expiry;
 pub mod history;
 pub mod protocol;
+pub mod rate;
 pub mod state;
 
 /// Longest room name accepted.

@@ -112,6 +112,44 @@ pub mod error_code {
     pub const INVALID_TOKEN: &str = "invalid_token";
     /// The refresh token is valid but names another user (`sub`).
     pub const REFRESH_MISMATCH: &str = "refresh_mismatch";
+    /// The frame was dropped by the socket's rate limit (`room::rate`).
+    pub const RATE_LIMITED: &str = "rate_limited";
+}
+
+/// How deep a `publish`'s `data` may nest (arrays and objects). The frame itself is one
+/// level, so a frame may nest `MAX_DATA_DEPTH + 1` levels.
+pub const MAX_DATA_DEPTH: usize = 32;
+
+/// Whether `text` opens more than `max` nested arrays/objects at any point. Counts
+/// brackets outside JSON strings in one pass over the bytes, so a deep frame is refused
+/// before it is parsed at all; it does not validate (the parser does that).
+pub fn nests_deeper_than(text: &str, max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Why a client frame was not understood; sent back as an `error` frame.
@@ -166,6 +204,11 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::
 
 /// Parses one client text frame.
 pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
+    if nests_deeper_than(text, MAX_DATA_DEPTH + 1) {
+        return Err(FrameError::BadFrame(format!(
+            "data may nest at most {MAX_DATA_DEPTH} levels"
+        )));
+    }
     let envelope: Envelope = serde_json::from_str(text).map_err(|e| {
         FrameError::BadFrame(if e.is_syntax() || e.is_eof() {
             "frame is not valid JSON".to_owned()
@@ -206,6 +249,8 @@ fn whole_number(raw: Option<&RawValue>, field: &str) -> Result<Option<u64>, Fram
 pub enum CloseCode {
     /// 1003: a binary frame arrived; protocol v1 is text only.
     Unsupported,
+    /// 1008: the socket kept sending over its rate limit (`room::rate`).
+    PolicyViolation,
     /// 1009: a frame was larger than the room's frame limit.
     TooBig,
     /// 1011: the server failed while handling this socket's frame.
@@ -222,6 +267,7 @@ impl CloseCode {
     pub fn code(self) -> u16 {
         match self {
             Self::Unsupported => 1003,
+            Self::PolicyViolation => 1008,
             Self::TooBig => 1009,
             Self::ServerError => 1011,
             Self::TokenExpired => 4001,
@@ -233,6 +279,7 @@ impl CloseCode {
     pub fn reason(self) -> &'static str {
         match self {
             Self::Unsupported => "binary frames are not supported",
+            Self::PolicyViolation => "rate limit exceeded",
             Self::TooBig => "frame too large",
             Self::ServerError => "internal error",
             Self::TokenExpired => "token_expired",
@@ -339,6 +386,54 @@ mod tests {
     }
 
     #[test]
+    fn nesting_depth() {
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let cases: &[(&str, usize, bool)] = &[
+            ("", 0, false),
+            ("1", 0, false),
+            ("{}", 0, true),
+            ("{}", 1, false),
+            (r#"{"a":[{"b":[]}]}"#, 4, false),
+            (r#"{"a":[{"b":[]}]}"#, 3, true),
+            // Brackets inside strings, escaped quotes and backslashes do not count.
+            (r#"{"a":"[[[[{{{{"}"#, 1, false),
+            (r#"{"a":"\"[[[["}"#, 1, false),
+            (r#"{"a":"\\\\","b":[[]]}"#, 2, true),
+            (r#"{"a":"\\\\","b":[[]]}"#, 3, false),
+            // Siblings do not add up.
+            ("[[],[],[],[]]", 2, false),
+            // Unbalanced input never underflows.
+            ("]]]][", 1, false),
+        ];
+        for &(text, max, want) in cases {
+            assert_eq!(nests_deeper_than(text, max), want, "{text} > {max}");
+        }
+        assert!(!nests_deeper_than(&nested(1000), 1000));
+        assert!(nests_deeper_than(&nested(1001), 1000));
+    }
+
+    #[test]
+    fn data_nesting_is_bounded() {
+        let frame = |depth: usize| {
+            format!(
+                r#"{{"type":"publish","data":{}1{}}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            )
+        };
+        assert!(matches!(
+            parse_client_frame(&frame(MAX_DATA_DEPTH)),
+            Ok(ClientFrame::Publish { .. })
+        ));
+        let err = parse_client_frame(&frame(MAX_DATA_DEPTH + 1)).unwrap_err();
+        assert_eq!(err.code(), "bad_frame");
+        assert!(err.message().contains("32"), "{}", err.message());
+        // Far past serde_json's own recursion limit (128): still our answer.
+        let err = parse_client_frame(&frame(10_000)).unwrap_err();
+        assert_eq!(err.code(), "bad_frame");
+    }
+
+    #[test]
     fn server_frames_render_exactly() {
         let alice = Member {
             id: "u1".into(),
@@ -402,6 +497,7 @@ mod tests {
                 1003,
                 "binary frames are not supported",
             ),
+            (CloseCode::PolicyViolation, 1008, "rate limit exceeded"),
             (CloseCode::TooBig, 1009, "frame too large"),
             (CloseCode::ServerError, 1011, "internal error"),
             (CloseCode::TokenExpired, 4001, "token_expired"),

@@ -17,8 +17,9 @@ use serde_json::value::RawValue;
 
 use super::history::{self, Page};
 use super::protocol::{
-    parse_client_frame, ClientFrame, CloseCode, FrameError, Member, ServerFrame,
+    error_code, parse_client_frame, ClientFrame, CloseCode, FrameError, Member, ServerFrame,
 };
+use super::rate::{Bucket, RatePolicy};
 use crate::auth::revocation::Revocation;
 
 /// One accepted socket's identity, stored as its WebSocket attachment. Claims only: the
@@ -45,6 +46,10 @@ pub struct Connection {
     /// the attachment because the alarm that sends it may wake a freshly revived object.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub warned: bool,
+    /// The socket's rate-limit bucket (`room::rate`); absent until its first frame (a
+    /// full bucket). In the attachment so that it survives hibernation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Bucket>,
 }
 
 /// Limits a room enforces on every frame.
@@ -54,6 +59,10 @@ pub struct RoomLimits {
     pub max_frame_bytes: usize,
     /// How long before a token's `exp` its sockets get `expiring`; 0 sends none.
     pub expiry_warning_secs: u64,
+    /// Every socket's frame rate limit.
+    pub rate: RatePolicy,
+    /// Open sockets a room accepts; the next upgrade is refused (503 `room_full`).
+    pub max_connections: usize,
 }
 
 /// What a newly accepted connection causes.
@@ -86,6 +95,20 @@ pub enum Decision {
 pub enum Incoming<'a> {
     Text(&'a str),
     Binary { len: usize },
+}
+
+/// Whether a room with `open` live sockets must refuse another one.
+pub fn is_full(open: usize, limits: &RoomLimits) -> bool {
+    open >= limits.max_connections
+}
+
+/// The answer to a frame the rate limit refused (`room::rate`), to the sender only.
+pub fn rate_limited() -> String {
+    ServerFrame::Error {
+        code: error_code::RATE_LIMITED,
+        message: "too many frames; slow down (this frame was dropped)",
+    }
+    .to_json()
 }
 
 /// Distinct members, in the order of their earliest connection (by `joined`).
@@ -205,6 +228,7 @@ pub(crate) mod tests {
             jti: None,
             departed: false,
             warned: false,
+            rate: None,
         }
     }
 
@@ -215,6 +239,12 @@ pub(crate) mod tests {
     const LIMITS: RoomLimits = RoomLimits {
         max_frame_bytes: 64,
         expiry_warning_secs: 60,
+        rate: RatePolicy {
+            per_second: 20,
+            burst: 40,
+            max_rejected: 40,
+        },
+        max_connections: 3,
     };
 
     #[test]
@@ -313,6 +343,25 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_room_is_full_at_its_connection_limit() {
+        // LIMITS allows 3.
+        assert!(!is_full(0, &LIMITS));
+        assert!(!is_full(2, &LIMITS));
+        assert!(is_full(3, &LIMITS));
+        assert!(is_full(4, &LIMITS));
+    }
+
+    #[test]
+    fn rate_limited_is_an_error_frame() {
+        let f = json(&rate_limited());
+        assert_eq!(
+            (f["type"].as_str(), f["code"].as_str()),
+            (Some("error"), Some("rate_limited"))
+        );
+        assert!(f["message"].is_string());
+    }
+
+    #[test]
     fn message_copies_data_verbatim() {
         let from = Member {
             id: "u1".into(),
@@ -337,6 +386,11 @@ pub(crate) mod tests {
             jti: Some("j".repeat(128)),
             departed: true,
             warned: true,
+            rate: Some(Bucket {
+                milli_tokens: u64::MAX,
+                at_ms: u64::MAX,
+                rejected: u64::MAX,
+            }),
         };
         let s = serde_json::to_string(&c).unwrap();
         assert!(s.len() < 2048, "{} bytes", s.len());
