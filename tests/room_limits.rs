@@ -1,0 +1,228 @@
+//! Room limits, end to end: the per-connection rate limit, the connection cap, and the
+//! nesting bound on `data`.
+//!
+//! A client flooding a room gets `rate_limited` error frames for what it sent over its
+//! limit and is closed with 1008, while the other members' messages all arrive, in `seq`
+//! order; an upgrade to a full room is refused with 503 `room_full` and no socket; `data`
+//! nested deeper than 32 levels is refused with `bad_frame`. No timings are asserted.
+//!
+//! Run: `cargo test --test room_limits` (from the repository root; builds the Worker first
+//! if `src/` changed, and starts its own runtimes).
+mod common;
+use common::*;
+
+use futures_util::SinkExt;
+use serde_json::{json, Value};
+use std::sync::OnceLock;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Frames the flooder sends as fast as it can: far more than the default burst (40)
+/// plus the refused frames that close it (40).
+const FLOOD: usize = 500;
+/// Messages each well-behaved member publishes during the flood.
+const EACH: usize = 5;
+
+/// A runtime whose rooms take at most 3 sockets.
+fn small_rooms() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| Server::start(&[("MAX_CONNECTIONS_PER_ROOM", "3")]))
+}
+
+/// Reads `c`'s frames until it has seen every message in `want` (as `data`), and
+/// returns the `seq` of every message frame it got on the way, in arrival order.
+async fn until_seen(c: &mut Client, want: &[Value]) -> Vec<u64> {
+    let mut missing: Vec<Value> = want.to_vec();
+    let mut seqs = Vec::new();
+    while !missing.is_empty() {
+        let f = match c.next_event().await {
+            Event::Frame(f) => f,
+            Event::Closed(code) => panic!("closed ({code:?}) with {missing:?} missing"),
+        };
+        if f["type"] == "message" {
+            seqs.push(f["seq"].as_u64().unwrap());
+            missing.retain(|d| *d != f["data"]);
+        }
+    }
+    seqs
+}
+
+#[tokio::test]
+async fn a_flooder_is_limited_and_closed_while_the_others_lose_nothing() {
+    let s = server();
+    let room = "limits-flood";
+    let (mut flooder, _) = s.join_welcomed(room, &token_for("flooder", "F")).await;
+    let (mut bob, _) = s.join_welcomed(room, &token_for("bob-f", "Bob")).await;
+    let (mut carol, _) = s.join_welcomed(room, &token_for("carol-f", "Carol")).await;
+
+    let flood = tokio::spawn(async move {
+        let frame = json!({"type": "publish", "data": {"flood": true}}).to_string();
+        for _ in 0..FLOOD {
+            // The server may close the socket mid-flood: stop sending then.
+            if flooder.ws.send(Message::text(frame.clone())).await.is_err() {
+                break;
+            }
+        }
+        let _ = flooder.ws.flush().await;
+        let closed = flooder
+            .closed_within(FRAME_TIMEOUT * 3)
+            .await
+            .expect("the flooder was never closed");
+        closed
+    });
+
+    let mine = |who: &str| -> Vec<Value> {
+        (0..EACH)
+            .map(|i| json!({"from": who, "n": i}))
+            .collect::<Vec<_>>()
+    };
+    let (bobs, carols) = (mine("bob"), mine("carol"));
+    for i in 0..EACH {
+        bob.publish(bobs[i].clone()).await;
+        carol.publish(carols[i].clone()).await;
+    }
+    let everything: Vec<Value> = bobs.iter().chain(&carols).cloned().collect();
+    for (name, c) in [("bob", &mut bob), ("carol", &mut carol)] {
+        let seqs = until_seen(c, &everything).await;
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "{name} got messages out of seq order: {seqs:?}"
+        );
+    }
+
+    let closed = flood.await.unwrap();
+    assert_eq!(closed.code, Some(1008), "reason {:?}", closed.reason);
+    assert_eq!(closed.reason, "rate limit exceeded");
+    let limited = closed
+        .frames
+        .iter()
+        .filter(|f| f["type"] == "error" && f["code"] == "rate_limited")
+        .count();
+    assert!(limited > 0, "no rate_limited frame before the close");
+    // The dropped frames were not published: the flooder's own messages (its echo) are
+    // at most what its bucket allowed, far fewer than it sent.
+    let published = closed
+        .frames
+        .iter()
+        .filter(|f| f["type"] == "message")
+        .count();
+    assert!(published < FLOOD / 2, "{published} of {FLOOD} published");
+    for f in closed.frames.iter().filter(|f| f["type"] == "error") {
+        assert_eq!(f["code"], "rate_limited", "{f}");
+    }
+
+    // The others carry on; the flooder's departure reaches them as a `leave`.
+    for c in [&mut bob, &mut carol] {
+        loop {
+            let f = c.recv().await;
+            if f["type"] == "leave" {
+                assert_eq!(f["user"]["id"], "flooder");
+                break;
+            }
+        }
+    }
+    bob.publish(json!("after")).await;
+    for c in [&mut bob, &mut carol] {
+        until_seen(c, &[json!("after")]).await;
+    }
+    bob.close().await;
+    carol.close().await;
+}
+
+#[tokio::test]
+async fn a_full_room_refuses_the_upgrade_with_503() {
+    let s = small_rooms();
+    let room = "limits-full";
+    let mut members = Vec::new();
+    for i in 0..3 {
+        let (c, _) = s
+            .join_welcomed(room, &token_for(&format!("full-{i}"), "M"))
+            .await;
+        members.push(c);
+    }
+    let refused = match s
+        .connect(
+            &format!("/ws/{room}"),
+            Auth::Subprotocol(&token_for("full-extra", "X")),
+        )
+        .await
+    {
+        Ok(_) => panic!("a fourth socket was opened in a room of 3"),
+        Err(r) => r,
+    };
+    refused.expect(503, "room_full");
+    assert_eq!(
+        refused.json.as_object().map(|o| o.len()),
+        Some(2),
+        "{}",
+        refused.body
+    );
+    // A second tab of a member counts like anyone else.
+    match s
+        .connect(
+            &format!("/ws/{room}"),
+            Auth::Subprotocol(&token_for("full-0", "M")),
+        )
+        .await
+    {
+        Ok(_) => panic!("a second tab got a socket in a full room"),
+        Err(r) => r.expect(503, "room_full"),
+    }
+
+    // Other rooms are not affected.
+    let (other, _) = s
+        .join_welcomed("limits-other", &token_for("full-extra", "X"))
+        .await;
+
+    // The refused upgrades joined no one: past the members' own joins, no `join`.
+    for (i, c) in members.iter_mut().enumerate() {
+        for j in i + 1..3 {
+            let f = c.recv_type("join").await;
+            assert_eq!(f["user"]["id"], format!("full-{j}"));
+        }
+        c.expect_silence().await;
+    }
+
+    // Once one leaves, there is room again.
+    let gone = members.pop().unwrap();
+    gone.close().await;
+    for c in members.iter_mut() {
+        c.recv_type("leave").await;
+    }
+    let (mut late, welcome) = s.join_welcomed(room, &token_for("full-extra", "X")).await;
+    assert_eq!(welcome["members"].as_array().unwrap().len(), 3);
+    late.publish(json!("in")).await;
+    assert_eq!(late.recv_type("message").await["data"], "in");
+
+    for c in members.into_iter().chain([late, other]) {
+        c.close().await;
+    }
+}
+
+#[tokio::test]
+async fn data_nested_deeper_than_32_levels_is_refused() {
+    let s = server();
+    let (mut a, _) = s
+        .join_welcomed("limits-depth", &token_for("deep", "D"))
+        .await;
+    let nested = |n: usize| {
+        format!(
+            r#"{{"type":"publish","data":{}0{}}}"#,
+            "[".repeat(n),
+            "]".repeat(n)
+        )
+    };
+    a.send_text(&nested(32)).await;
+    let m = a.recv_type("message").await;
+    assert_eq!(m["seq"], 1);
+    a.send_text(&nested(33)).await;
+    let e = a.recv_type("error").await;
+    assert_eq!(e["code"], "bad_frame", "{e}");
+    // Brackets inside strings are text, not nesting.
+    let text = "[".repeat(100);
+    a.publish(json!(text)).await;
+    assert_eq!(a.recv_type("message").await["data"], text);
+    // The socket stays usable and the refused frame took no seq.
+    a.publish(json!("ok")).await;
+    assert_eq!(a.recv_type("message").await["seq"], 3);
+    a.close().await;
+}
