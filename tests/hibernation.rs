@@ -2,13 +2,14 @@
 //! every chance to be evicted from memory, because everything a socket needs lives in its
 //! attachment (identity, expiry, departure) or in storage (`seq`, history).
 //!
-//! **What this can and cannot show.** Neither Miniflare nor workerd offers a way to force
-//! an eviction from outside, nor to observe that one happened. workerd evicts a Durable
-//! Object after 10 s without events, and one whose sockets are all hibernatable is then
-//! hibernated (workerd PR #1138, "Evict actors after 10 sec inactivity"). So the test goes
-//! quiet for [`IDLE`] (longer than that), then checks that presence, ordering, keep-alive
-//! and history carry on from the sockets' attachments and storage alone — but it does not
-//! assert that the object really was evicted in between. What survives a restart of the
+//! **How eviction is shown.** Neither Miniflare nor workerd offers a way to force an
+//! eviction from outside. workerd evicts a Durable Object after 10 s without events, and
+//! one whose sockets are all hibernatable is then hibernated (workerd PR #1138, "Evict
+//! actors after 10 sec inactivity"). So the test goes quiet for [`IDLE`] (longer than
+//! that), and observes the eviction through the admin stats' `instance` (random per
+//! in-memory instance): a different instance answers after the idle period. Then it
+//! checks that presence, ordering, keep-alive and history carry on from the sockets'
+//! attachments and storage alone. What survives a restart of the
 //! whole runtime (`seq` and history; every socket is dropped) is tested in
 //! `tests/history.rs` (`Server::restart`).
 //!
@@ -20,6 +21,20 @@ use common::*;
 use std::time::Duration;
 
 use serde_json::json;
+
+/// The `instance` the room's admin stats report (random per in-memory instance).
+async fn instance_of(s: &Server, room: &str) -> String {
+    let res = s
+        .http()
+        .get(format!("{}/admin/rooms/{room}", s.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let stats = Reply::from(res).await;
+    assert_eq!(stats.status, 200, "{}", stats.text);
+    stats.json["instance"].as_str().unwrap().to_owned()
+}
 
 /// Longer than workerd's 10 s inactivity eviction.
 const IDLE: Duration = Duration::from_secs(13);
@@ -36,7 +51,12 @@ async fn room_carries_on_after_an_idle_period_long_enough_to_evict_it() {
     let first = a.recv_type("message").await;
     assert_eq!(b1.recv_type("message").await, first);
 
+    // The room reports which in-memory instance answered: after the idle period a new
+    // one answers, so the object really was evicted while its sockets stayed open.
+    let before = instance_of(s, room).await;
     tokio::time::sleep(IDLE).await;
+    let after = instance_of(s, room).await;
+    assert_ne!(before, after, "the room was not evicted while idle");
 
     // Keep-alive first: the exact ping is answered by the runtime, asleep or not.
     a.send_text(r#"{"type":"ping"}"#).await;

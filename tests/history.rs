@@ -246,14 +246,23 @@ async fn admin_sees_room_stats() {
     let (b, _) = s.join_welcomed(room, &token_for("ht-b", "B")).await;
     publish_all(&mut a1, &[json!(1), json!(2)]).await;
 
-    let stats = room_stats(s, room, Some(ADMIN_TOKEN)).await;
+    let mut stats = room_stats(s, room, Some(ADMIN_TOKEN)).await;
+    let instance = stats.json.as_object_mut().unwrap().remove("instance");
+    assert!(
+        instance
+            .as_ref()
+            .and_then(|i| i.as_str())
+            .is_some_and(|i| i.len() == 32),
+        "instance id: {instance:?}"
+    );
     assert_eq!(
         stats.json,
         json!({"connections": 3, "members": 2, "last_seq": 2, "history_kept": 2}),
         "{}",
         stats.text
     );
-    let empty = room_stats(s, "hist-stats-never-used", Some(ADMIN_TOKEN)).await;
+    let mut empty = room_stats(s, "hist-stats-never-used", Some(ADMIN_TOKEN)).await;
+    empty.json.as_object_mut().unwrap().remove("instance");
     assert_eq!(
         empty.json,
         json!({"connections": 0, "members": 0, "last_seq": 0, "history_kept": 0})

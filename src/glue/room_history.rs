@@ -38,6 +38,9 @@ pub struct RoomStats {
     pub last_seq: u64,
     /// Messages kept for resume and `history`.
     pub history_kept: u64,
+    /// Id of the in-memory instance that answered; a new one after every eviction
+    /// (diagnostics: shows hibernation at work).
+    pub instance: String,
 }
 
 /// Asks `room` for its [`RoomStats`].
@@ -146,6 +149,7 @@ impl Room {
                 members: state::members(&live.connections).len(),
                 last_seq: self.counter("seq")?,
                 history_kept: u64::try_from(kept.kept).unwrap_or(0),
+                instance: self.instance.clone(),
             },
         )
     }

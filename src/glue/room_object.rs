@@ -73,6 +73,9 @@ pub struct Room {
     /// on purpose: it describes requests still running in this instance, and an instance
     /// cannot be evicted while one runs.
     pub(super) activating: Cell<u32>,
+    /// Random per in-memory instance, reported by the admin stats: it changes when the
+    /// runtime evicted the object and built it again (hibernation made observable).
+    pub(super) instance: String,
 }
 
 impl DurableObject for Room {
@@ -95,6 +98,7 @@ impl DurableObject for Room {
             env,
             config,
             activating: Cell::new(0),
+            instance: crate::auth::secret::random_id(),
         }
     }
 
