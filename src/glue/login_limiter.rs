@@ -16,11 +16,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use worker::{
-    console_error, durable_object, DurableObject, Env, Method, ObjectNamespace, Request,
-    RequestInit, Response, Result, State,
+    console_error, durable_object, DurableObject, Env, Method, ObjectNamespace, Request, Response,
+    Result, State,
 };
 
-use super::{now_millis, string_binding, LOGIN_LIMITER_BINDING};
+use super::{call_object, now_millis, string_binding, LOGIN_LIMITER_BINDING};
 use crate::auth::throttle::{self, Effect, Ledger, Outcome, Standing, ThrottlePolicy};
 use crate::config::Config;
 use crate::error::ApiError;
@@ -285,19 +285,9 @@ impl LoginThrottle {
         method: Method,
         path: &str,
     ) -> std::result::Result<Option<u64>, ApiError> {
-        let mut init = RequestInit::new();
-        init.with_method(method);
-        let req = Request::new_with_init(&format!("https://login-limiter.internal{path}"), &init)?;
         let stub = self.namespace.id_from_name(key)?.get_stub()?;
-        let mut res = stub.fetch_with_request(req).await?;
-        if res.status_code() != 200 {
-            let body = res.text().await.unwrap_or_default();
-            return Err(ApiError::Internal(format!(
-                "login limiter {path}: {} {body}",
-                res.status_code()
-            )));
-        }
-        let answer: Answer = res.json().await?;
+        let url = format!("https://login-limiter.internal{path}");
+        let answer: Answer = call_object(&stub, method, &url, None).await?;
         Ok(answer.retry_after)
     }
 }

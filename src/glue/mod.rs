@@ -75,6 +75,35 @@ pub fn object_stub(env: &Env, binding: &str, name: &str) -> Result<worker::Stub,
         .get_stub()?)
 }
 
+/// Calls a Durable Object of ours with an internal request (a JSON `body` when given) and
+/// decodes its JSON answer. Only the Worker reaches our objects, so anything but 200 is
+/// a server fault.
+pub async fn call_object<T: serde::de::DeserializeOwned>(
+    stub: &worker::Stub,
+    method: worker::Method,
+    url: &str,
+    body: Option<String>,
+) -> Result<T, ApiError> {
+    let mut init = worker::RequestInit::new();
+    init.with_method(method);
+    if let Some(text) = body {
+        let headers = worker::Headers::new();
+        headers.set("content-type", "application/json")?;
+        init.with_headers(headers)
+            .with_body(Some(worker::wasm_bindgen::JsValue::from_str(&text)));
+    }
+    let req = worker::Request::new_with_init(url, &init)?;
+    let mut res = stub.fetch_with_request(req).await?;
+    if res.status_code() != 200 {
+        let detail = res.text().await.unwrap_or_default();
+        return Err(ApiError::Internal(format!(
+            "{url}: {} {detail}",
+            res.status_code()
+        )));
+    }
+    Ok(res.json::<T>().await?)
+}
+
 /// The request's configuration, read once.
 pub fn config(env: &Env) -> Result<Config, ApiError> {
     Ok(Config::from_lookup(|k| string_binding(env, k))?)

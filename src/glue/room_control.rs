@@ -8,14 +8,12 @@
 //! Worker before any of them is made.
 
 use serde::{Deserialize, Serialize};
-use worker::wasm_bindgen::JsValue;
-use worker::{
-    console_error, Env, Headers, Method, Request, RequestInit, Response, SqlStorageValue,
-};
+
+use worker::{console_error, Env, Method, Request, Response, SqlStorageValue};
 
 use super::http::json;
 use super::room_object::Room;
-use super::{now_secs, object_stub, room_registry, ROOMS_BINDING};
+use super::{call_object, now_secs, object_stub, room_registry, ROOMS_BINDING};
 use crate::auth::revocation::Revocation;
 use crate::auth::token::Identity;
 use crate::error::ApiError;
@@ -74,23 +72,10 @@ pub async fn push_revocation(
 
 async fn call(env: &Env, room: &str, path: &str, body: &impl Serialize) -> Result<usize, ApiError> {
     let text = serde_json::to_string(body).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let headers = Headers::new();
-    headers.set("content-type", "application/json")?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(JsValue::from_str(&text)));
-    let req = Request::new_with_init(&format!("https://room.internal{path}"), &init)?;
     let stub = object_stub(env, ROOMS_BINDING, room)?;
-    let mut res = stub.fetch_with_request(req).await?;
-    if res.status_code() != 200 {
-        let detail = res.text().await.unwrap_or_default();
-        return Err(ApiError::Internal(format!(
-            "room {room}{path}: {} {detail}",
-            res.status_code()
-        )));
-    }
-    Ok(res.json::<Closed>().await?.closed)
+    let url = format!("https://room.internal{path}");
+    let closed: Closed = call_object(&stub, Method::Post, &url, Some(text)).await?;
+    Ok(closed.closed)
 }
 
 /// Reads an internal JSON body (from the Worker: no limits to enforce beyond sanity).

@@ -11,12 +11,12 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use worker::{Env, Method, Request, RequestInit, Response, SqlStorageValue, WebSocket};
+use worker::{Env, Method, Response, SqlStorageValue, WebSocket};
 
 use super::http::json;
 use super::room_control::STATS_PATH;
 use super::room_object::Room;
-use super::{object_stub, ROOMS_BINDING};
+use super::{call_object, object_stub, ROOMS_BINDING};
 use crate::error::ApiError;
 use crate::room::history::{self, Page};
 use crate::room::state;
@@ -45,19 +45,9 @@ pub struct RoomStats {
 
 /// Asks `room` for its [`RoomStats`].
 pub async fn stats(env: &Env, room: &str) -> Result<RoomStats, ApiError> {
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get);
-    let req = Request::new_with_init(&format!("https://room.internal{STATS_PATH}"), &init)?;
     let stub = object_stub(env, ROOMS_BINDING, room)?;
-    let mut res = stub.fetch_with_request(req).await?;
-    if res.status_code() != 200 {
-        let detail = res.text().await.unwrap_or_default();
-        return Err(ApiError::Internal(format!(
-            "room {room}{STATS_PATH}: {} {detail}",
-            res.status_code()
-        )));
-    }
-    Ok(res.json::<RoomStats>().await?)
+    let url = format!("https://room.internal{STATS_PATH}");
+    call_object(&stub, Method::Get, &url, None).await
 }
 
 /// SQLite integers are signed: seq bounds above `i64::MAX` mean "no bound".
