@@ -18,6 +18,7 @@ use crate::auth::grants;
 use crate::error::ApiError;
 use crate::room::expiry::{self, Refresh};
 use crate::room::protocol::CloseCode;
+use crate::room::state::Connection;
 
 impl Room {
     /// The alarm fired: warn who is due, close who is past their token's expiry, set the
@@ -51,10 +52,11 @@ impl Room {
         }
     }
 
-    /// Sets the alarm for the earliest deadline of the live sockets (if any).
-    pub(super) async fn schedule(&self) -> Result<(), ApiError> {
+    /// Sets the alarm for the earliest deadline of `connections` (the live sockets'
+    /// identities; if any).
+    pub(super) async fn schedule(&self, connections: &[Connection]) -> Result<(), ApiError> {
         let policy = self.expiry_policy()?;
-        match expiry::next_alarm(&self.live().connections, &policy) {
+        match expiry::next_alarm(connections, &policy) {
             Some(at) => self.set_alarm(at).await,
             // Nobody left to warn or close; a pending alarm will find nothing to do.
             None => Ok(()),
@@ -99,7 +101,7 @@ impl Room {
             Refresh::Accepted { conn, reply } => {
                 ws.serialize_attachment(&conn)?;
                 ws.send_with_str(&reply)?;
-                self.schedule().await?;
+                self.schedule(&self.live().connections).await?;
             }
             Refresh::Rejected { reply } => ws.send_with_str(&reply)?,
         }

@@ -19,6 +19,8 @@
 use std::cell::Cell;
 
 use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use worker::{
     console_error, durable_object, DurableObject, Env, Method, Request, Response, Result, State,
     WebSocket, WebSocketIncomingMessage, WebSocketPair,
@@ -184,8 +186,13 @@ impl Room {
             .ok_or_else(|| ApiError::BadRequest("rooms are entered through /ws/{room}".into()))?;
         self.config()?;
         let identity = &handoff.identity;
-        if self.live().sockets.is_empty() {
+        // Reading the live sockets costs one attachment read per socket: do it once,
+        // and again only when the activation below awaited (others may have come and
+        // gone meanwhile).
+        let mut others = self.live();
+        if others.sockets.is_empty() {
             self.activate(&handoff.room, identity).await?;
+            others = self.live();
         }
 
         // From here to the response nothing is awaited: no other event can come between
@@ -193,7 +200,6 @@ impl Room {
         if self.locally_revoked(identity, now_secs())? {
             return Err(ApiError::InvalidToken("token has been revoked".into()));
         }
-        let others = self.live();
         // Before any socket exists: a full room answers 503 and opens nothing.
         let limits = &self.config()?.room;
         if state::is_full(others.sockets.len(), limits) {
@@ -225,6 +231,8 @@ impl Room {
         if let Some(frame) = joined.announce {
             broadcast(&others.sockets, &frame);
         }
+        let mut everyone = others.connections;
+        everyone.push(conn);
 
         let mut response = Response::from_websocket(pair.client)?;
         if let Some(protocol) = handoff.protocol {
@@ -235,7 +243,7 @@ impl Room {
         // The new socket may be the one that expires first. The socket is accepted by
         // now, so a failure here must not turn into an error response (the client would
         // never get the socket the room now lists): log it; the next event reschedules.
-        if let Err(e) = self.schedule().await {
+        if let Err(e) = self.schedule(&everyone).await {
             console_error!("room alarm: {e:?}");
         }
         Ok(response)
@@ -386,8 +394,25 @@ pub(super) fn attachment(ws: &WebSocket) -> Option<Connection> {
 
 /// Sends one rendered frame to many sockets. A failed send (a socket closing under us)
 /// affects only that socket; its close event will follow.
+///
+/// The frame crosses from wasm to JavaScript once: it becomes one JS string, and every
+/// socket is handed that same string. (`send_with_str` copies and UTF-8-decodes its
+/// argument on every call, which made fan-out cost one decode per recipient.)
 fn broadcast(sockets: &[WebSocket], frame: &str) {
+    let frame = JsValue::from_str(frame);
     for ws in sockets {
-        let _ = ws.send_with_str(frame);
+        let socket: &SendAny = ws.as_ref().unchecked_ref();
+        let _ = socket.send(&frame);
     }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The runtime's `WebSocket`, seen through `send(data)` with any JS value: web-sys
+    /// only offers typed variants, of which the string one takes a Rust `&str`.
+    #[wasm_bindgen(extends = worker::js_sys::Object)]
+    type SendAny;
+
+    #[wasm_bindgen(method, catch, js_name = send)]
+    fn send(this: &SendAny, data: &JsValue) -> std::result::Result<(), JsValue>;
 }
