@@ -1,16 +1,26 @@
-// Serves the built Worker (build/) on the real workerd runtime through Miniflare, for the
-// end-to-end tests in tests/*.rs. Bindings come from wrangler.toml (the same Durable
-// Object, D1 and [vars] a deploy gets); state persists under the directory given.
+// Serves a Worker on the real workerd runtime through Miniflare. By default that is the
+// built roomgate Worker (build/), for the end-to-end tests in tests/*.rs; with "config" it
+// is any Worker described by a wrangler.toml (the benchmark targets in bench/targets/).
+// Bindings come from the wrangler.toml (the same Durable Object, D1 and [vars] a deploy
+// gets); state persists under the directory given.
 //
 //   node tests/support/runtime.mjs '{"stateDir": "...", "vars": {"JWT_SECRET": "..."}}'
+//   node tests/support/runtime.mjs '{"config": "bench/targets/js-bare/wrangler.toml", "stateDir": "..."}'
 //
-// The D1 migrations are applied unless "migrate" is false (a restart on existing state).
+// "inspectorPort" (optional, number): serve workerd's inspector on that port.
+// "config" (optional): path to a wrangler.toml, relative to the current directory;
+// default: the repository's wrangler.toml. The script is the config's `main` (relative
+// to the config's directory) and modules resolve from the directory that holds it.
+// The D1 migrations (the first [[d1_databases]]'s migrations_dir, relative to the
+// config's directory) are applied unless "migrate" is false (a restart on existing
+// state) or the config has no D1 database.
 //
-// Prints one JSON line {"url": "http://127.0.0.1:<port>"} once ready. Stops — disposing
-// Miniflare, which ends workerd — when stdin closes (the test process exited, however it
-// exited) or on SIGTERM/SIGINT.
+// Prints one JSON line {"url": "http://127.0.0.1:<port>", "workerd_pid": <pid or null>}
+// once ready (workerd_pid lets a benchmark sample the runtime's CPU and memory). Stops —
+// disposing Miniflare, which ends workerd — when stdin closes (the test process exited,
+// however it exited) or on SIGTERM/SIGINT.
 import { readFileSync, readdirSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { Miniflare } from "miniflare";
 import {
   unstable_getMiniflareWorkerOptions,
@@ -24,7 +34,8 @@ console.log = console.info = console.warn = console.error;
 
 const opts = JSON.parse(process.argv[2] ?? "{}");
 const root = new URL("../..", import.meta.url).pathname;
-const configPath = join(root, "wrangler.toml");
+const configPath = opts.config ? resolve(opts.config) : join(root, "wrangler.toml");
+const configDir = dirname(configPath);
 
 const config = unstable_readConfig({ config: configPath });
 const { workerOptions } = unstable_getMiniflareWorkerOptions(configPath);
@@ -41,14 +52,15 @@ const mf = new Miniflare({
   ...workerOptions,
   name: config.name,
   modules: true,
-  scriptPath: resolve(root, config.main),
-  modulesRoot: join(root, "build"),
+  // For roomgate: build/index.js, modules under build/ (the glue and the .wasm).
+  scriptPath: resolve(configDir, config.main),
+  modulesRoot: dirname(resolve(configDir, config.main)),
   modulesRules: [
     { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
     { type: "CompiledWasm", include: ["**/*.wasm"] },
   ],
-  // Only wrangler.toml's [vars] plus the test's values: a developer's .dev.vars must not
-  // change what the tests see.
+  // Only the wrangler.toml's [vars] plus the caller's values: a developer's .dev.vars
+  // must not change what the tests see.
   bindings: { ...config.vars, ...(opts.vars ?? {}) },
   host: "127.0.0.1",
   port: 0,
@@ -56,7 +68,32 @@ const mf = new Miniflare({
   durableObjectsPersist: join(state, "do"),
   kvPersist: false,
   cachePersist: false,
+  // "inspectorPort" (optional): workerd's V8 inspector (Chrome DevTools Protocol) on that
+  // port; http://localhost:<port>/json lists the isolates (bench/support/profile.mjs).
+  ...(opts.inspectorPort !== undefined ? { inspectorPort: opts.inspectorPort } : {}),
 });
+
+// The workerd process Miniflare spawned: a direct child of this node process (Miniflare
+// starts it with child_process.spawn, from whichever thread), named "workerd". Linux only;
+// null when it cannot be found.
+function workerdPid() {
+  try {
+    for (const task of readdirSync(`/proc/${process.pid}/task`)) {
+      let children;
+      try {
+        children = readFileSync(`/proc/${process.pid}/task/${task}/children`, "utf8");
+      } catch {
+        continue; // the thread ended meanwhile
+      }
+      for (const pid of children.split(/\s+/).filter(Boolean)) {
+        try {
+          if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "workerd") return Number(pid);
+        } catch {}
+      }
+    }
+  } catch {}
+  return null;
+}
 
 let stopping = false;
 // Safety net: however node exits, take workerd down with it. The test harness starts
@@ -90,16 +127,18 @@ process.on("SIGINT", () => stop(0, "SIGINT"));
 
 try {
   const url = await mf.ready;
-  // Apply migrations/ in order, as `wrangler d1 migrations apply` would.
-  const binding = config.d1_databases[0].binding;
-  const db = await mf.getD1Database(binding);
-  const dir = resolve(root, config.d1_databases[0].migrations_dir ?? "migrations");
-  const files = opts.migrate === false ? [] : readdirSync(dir).filter((f) => f.endsWith(".sql"));
-  for (const file of files.sort()) {
-    const statements = unstable_splitSqlQuery(readFileSync(join(dir, file), "utf8"));
-    await db.batch(statements.map((s) => db.prepare(s)));
+  // Apply the migrations in order, as `wrangler d1 migrations apply` would.
+  const d1 = config.d1_databases?.[0];
+  if (d1 && opts.migrate !== false) {
+    const db = await mf.getD1Database(d1.binding);
+    const dir = resolve(configDir, d1.migrations_dir ?? "migrations");
+    const files = readdirSync(dir).filter((f) => f.endsWith(".sql"));
+    for (const file of files.sort()) {
+      const statements = unstable_splitSqlQuery(readFileSync(join(dir, file), "utf8"));
+      await db.batch(statements.map((s) => db.prepare(s)));
+    }
   }
-  process.stdout.write(JSON.stringify({ url: url.origin }) + "\n");
+  process.stdout.write(JSON.stringify({ url: url.origin, workerd_pid: workerdPid() }) + "\n");
 } catch (err) {
   console.error("runtime failed to start:", err);
   await stop(1, "start failed");
