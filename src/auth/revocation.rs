@@ -60,6 +60,58 @@ impl Revocation {
     }
 }
 
+impl Target {
+    /// The target stored as `kind` / `value` (`None` for an unknown kind).
+    pub fn from_stored(kind: &str, value: String) -> Option<Self> {
+        match kind {
+            "jti" => Some(Self::Jti(value)),
+            "sub" => Some(Self::Sub(value)),
+            _ => None,
+        }
+    }
+}
+
+/// The revocations in force as one isolate last read them: the gate's cache, so an
+/// upgrade costs no D1 read. A snapshot is used for [`Snapshot::MAX_AGE_MS`]; a revoke
+/// made meanwhile is still enforced by the room, whose own list is complete (pushed
+/// revocations, plus every one in force when it registered), so such a token reaches the
+/// room's Durable Object and is refused there, with no socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    read_at_ms: u64,
+    /// `None`: more than [`Snapshot::MAX_ENTRIES`] revocations are in force; each check
+    /// then asks D1 about its own token.
+    revocations: Option<Vec<Revocation>>,
+}
+
+impl Snapshot {
+    /// How long a snapshot is used.
+    pub const MAX_AGE_MS: u64 = 1_000;
+    /// The most revocations a snapshot holds.
+    pub const MAX_ENTRIES: usize = 10_000;
+
+    /// `revocations` as read at `read_at_ms` (at most `MAX_ENTRIES + 1` of them: one
+    /// more than fits means too many to keep).
+    pub fn new(revocations: Vec<Revocation>, read_at_ms: u64) -> Self {
+        Self {
+            read_at_ms,
+            revocations: (revocations.len() <= Self::MAX_ENTRIES).then_some(revocations),
+        }
+    }
+
+    /// Still usable at `now_ms` (a clock that went backwards makes it stale).
+    pub fn is_fresh(&self, now_ms: u64) -> bool {
+        now_ms >= self.read_at_ms && now_ms - self.read_at_ms < Self::MAX_AGE_MS
+    }
+
+    /// Whether a token of `sub` with id `jti` is refused at `now` (unix seconds);
+    /// `None` when the snapshot holds too many to tell.
+    pub fn refuses(&self, sub: &str, jti: Option<&str>, now: u64) -> Option<bool> {
+        let list = self.revocations.as_ref()?;
+        Some(list.iter().any(|r| r.applies_to(sub, jti, now)))
+    }
+}
+
 /// The body of `POST /admin/revoke`, before validation.
 #[derive(Debug, Default, Deserialize)]
 pub struct RevokeRequest {
@@ -222,5 +274,61 @@ mod tests {
         assert_eq!(serde_json::from_str::<Revocation>(&text).unwrap(), rev);
         let jti: Revocation = serde_json::from_str(r#"{"jti":"j","until":9}"#).unwrap();
         assert_eq!(jti.target, Target::Jti("j".into()));
+    }
+
+    fn sub(value: &str, until: u64) -> Revocation {
+        Revocation {
+            target: Target::Sub(value.into()),
+            until,
+        }
+    }
+
+    #[test]
+    fn a_snapshot_is_used_for_one_second_of_the_injected_clock() {
+        let snap = Snapshot::new(vec![], 5_000);
+        assert!(snap.is_fresh(5_000));
+        assert!(snap.is_fresh(5_999));
+        assert!(!snap.is_fresh(6_000));
+        assert!(!snap.is_fresh(4_999), "a clock that went backwards");
+    }
+
+    #[test]
+    fn a_snapshot_refuses_what_its_revocations_refuse() {
+        let jti = Revocation {
+            target: Target::Jti("t1".into()),
+            until: 100,
+        };
+        let snap = Snapshot::new(vec![sub("mallory", 100), jti], 0);
+        assert_eq!(snap.refuses("mallory", None, 50), Some(true));
+        assert_eq!(
+            snap.refuses("mallory", None, 100),
+            Some(false),
+            "until is exclusive"
+        );
+        assert_eq!(snap.refuses("alice", Some("t1"), 50), Some(true));
+        assert_eq!(snap.refuses("alice", Some("t2"), 50), Some(false));
+        assert_eq!(snap.refuses("alice", None, 50), Some(false));
+    }
+
+    #[test]
+    fn a_snapshot_of_too_many_revocations_cannot_tell() {
+        let many: Vec<_> = (0..=Snapshot::MAX_ENTRIES)
+            .map(|i| sub(&format!("u{i}"), 100))
+            .collect();
+        let snap = Snapshot::new(many, 0);
+        assert_eq!(snap.refuses("u1", None, 50), None);
+        let enough: Vec<_> = (0..Snapshot::MAX_ENTRIES)
+            .map(|i| sub(&format!("u{i}"), 100))
+            .collect();
+        assert_eq!(Snapshot::new(enough, 0).refuses("u1", None, 50), Some(true));
+    }
+
+    #[test]
+    fn stored_targets_round_trip() {
+        for t in [Target::Jti("a".into()), Target::Sub("b".into())] {
+            let back = Target::from_stored(t.kind(), t.value().to_owned());
+            assert_eq!(back, Some(t));
+        }
+        assert_eq!(Target::from_stored("iss", "x".into()), None);
     }
 }

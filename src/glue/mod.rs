@@ -19,6 +19,7 @@ pub mod room_expiry;
 pub mod room_history;
 pub mod room_object;
 pub mod room_registry;
+pub mod room_roster;
 pub mod tickets;
 pub mod users;
 pub mod webcrypto;
@@ -104,9 +105,22 @@ pub async fn call_object<T: serde::de::DeserializeOwned>(
     Ok(res.json::<T>().await?)
 }
 
-/// The request's configuration, read once.
-pub fn config(env: &Env) -> Result<Config, ApiError> {
-    Ok(Config::from_lookup(|k| string_binding(env, k))?)
+thread_local! {
+    /// The configuration this isolate read from `[vars]`. Vars and secrets only change
+    /// with a new deployment, which starts new isolates, so they are read (about twenty
+    /// lookups across the wasm boundary, each parsed) on the first request only. An
+    /// unusable value is not kept: every request reports it until it is fixed.
+    static CONFIG: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
+}
+
+/// The Worker's configuration (read once per isolate; see [`CONFIG`]).
+pub fn config(env: &Env) -> Result<Rc<Config>, ApiError> {
+    if let Some(config) = CONFIG.with_borrow(|c| c.clone()) {
+        return Ok(config);
+    }
+    let config = Rc::new(Config::from_lookup(|k| string_binding(env, k))?);
+    CONFIG.set(Some(config.clone()));
+    Ok(config)
 }
 
 thread_local! {

@@ -1,9 +1,16 @@
 //! Revocation: refusing tokens and users before their tokens expire.
 //!
 //! `POST /admin/revoke` stores a revocation in D1 (`revocations`, migration 0002); from
-//! then on the gate ([`ensure_not_revoked`], right after a token verifies) and a room's
-//! in-band refresh refuse it. Rows expire with their `until` and are pruned on every
-//! revoke, so the table holds only what still matters.
+//! then on the gate ([`ensure_not_revoked`], right after a token verifies), the rooms and
+//! a room's in-band refresh refuse it. Rows expire with their `until` and are pruned on
+//! every revoke, so the table holds only what still matters.
+//!
+//! **The gate reads a snapshot.** Each isolate keeps the revocations in force for a
+//! second (`auth::revocation::Snapshot`), so an upgrade costs no D1 read (it was the
+//! largest cost of an upgrade, bench/README.md). A token revoked within that second may
+//! pass the gate; the room refuses it (401, no socket), because a room's own list is
+//! complete: it copies every revocation in force when it registers (below) and gets
+//! every later one pushed.
 //!
 //! **Live sockets: pushed, not polled.** Rooms don't know about each other, so the
 //! revoke handler needs to find the rooms with live sockets. Each room registers itself
@@ -16,12 +23,15 @@
 //! The alternative — every non-empty room polling D1 on its alarm every few seconds —
 //! needs no registry, but wakes every room with sockets every few seconds for ever (so
 //! they never hibernate) and costs a D1 read per room per interval, for an event that is
-//! rare. Pushing costs one D1 write when a room fills and one when it empties.
+//! rare. Pushing costs one D1 write when a room fills and one when it has stayed empty
+//! for 30 s.
 //!
 //! What makes the push complete (no socket slips through while a revoke is in flight):
-//! - a room registering itself (empty → first socket) checks revocations in the same D1
-//!   batch, after its registration is written: a revoke stored before that check is
-//!   seen; one stored after it lists the room and reaches it;
+//! - a room registering itself (empty → first socket) reads every revocation in force in
+//!   the same D1 batch, after its registration is written, into its own list: a revoke
+//!   stored before that read is in it; one stored after it lists the room and reaches
+//!   it. An emptied room stays registered for 30 s (`room_control::REGISTRY_GRACE_MS`),
+//!   so a room whose last member reconnects writes nothing to D1;
 //! - a room keeps the revocations pushed to it and checks every new socket against
 //!   them, so a socket that passed the gate just before the revoke but reaches the room
 //!   just after the push is refused there.
@@ -30,13 +40,16 @@
 //! new socket or refresh gets through); revoking again is harmless and retries the push.
 
 use futures_util::future::join_all;
-use serde::Serialize;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use serde::{Deserialize, Serialize};
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, Env, Request, Response};
+use worker::{D1Database, D1PreparedStatement, D1Result, Env, Request, Response};
 
 use super::http::{json, read_json};
-use super::{config, now_secs, room_control, room_registry, DB_BINDING};
-use crate::auth::revocation::{Revocation, RevokeRequest};
+use super::{config, now_millis, now_secs, room_control, room_registry, DB_BINDING};
+use crate::auth::revocation::{Revocation, RevokeRequest, Snapshot, Target};
 use crate::auth::token::Identity;
 use crate::error::ApiError;
 
@@ -66,7 +79,59 @@ pub(super) fn is_revoked_statement(
     ])?)
 }
 
-/// Whether `identity`'s token or user is revoked at `now`.
+/// Every revocation in force at `?1`, at most [`Snapshot::MAX_ENTRIES`] + 1 of them.
+pub(super) const IN_FORCE: &str = "SELECT kind, value, until FROM revocations
+    WHERE until > ?1 LIMIT 10001";
+
+/// The [`IN_FORCE`] statement at `now`.
+pub(super) fn in_force_statement(
+    db: &D1Database,
+    now: u64,
+) -> Result<D1PreparedStatement, ApiError> {
+    Ok(db
+        .prepare(IN_FORCE)
+        .bind(&[JsValue::from_f64(now as f64)])?)
+}
+
+/// [`IN_FORCE`]'s rows as revocations (rows of an unknown kind are skipped).
+pub(super) fn in_force_rows(result: &D1Result) -> Result<Vec<Revocation>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        kind: String,
+        value: String,
+        until: u64,
+    }
+    Ok(result
+        .results::<Row>()?
+        .into_iter()
+        .filter_map(|r| {
+            Target::from_stored(&r.kind, r.value).map(|target| Revocation {
+                target,
+                until: r.until,
+            })
+        })
+        .collect())
+}
+
+thread_local! {
+    /// This isolate's [`Snapshot`] of the revocations in force.
+    static SNAPSHOT: RefCell<Option<Rc<Snapshot>>> = const { RefCell::new(None) };
+}
+
+/// The isolate's snapshot, read again from D1 when it is older than
+/// [`Snapshot::MAX_AGE_MS`].
+async fn snapshot(env: &Env, now: u64) -> Result<Rc<Snapshot>, ApiError> {
+    let now_ms = now_millis();
+    if let Some(snap) = SNAPSHOT.with_borrow(|s| s.clone().filter(|s| s.is_fresh(now_ms))) {
+        return Ok(snap);
+    }
+    let result = in_force_statement(&db(env)?, now)?.all().await?;
+    let snap = Rc::new(Snapshot::new(in_force_rows(&result)?, now_ms));
+    SNAPSHOT.set(Some(snap.clone()));
+    Ok(snap)
+}
+
+/// Whether `identity`'s token or user is revoked at `now`, asked of D1.
 pub async fn is_revoked(env: &Env, identity: &Identity, now: u64) -> Result<bool, ApiError> {
     let hit = is_revoked_statement(&db(env)?, identity, now)?
         .first::<serde_json::Value>(None)
@@ -74,9 +139,19 @@ pub async fn is_revoked(env: &Env, identity: &Identity, now: u64) -> Result<bool
     Ok(hit.is_some())
 }
 
-/// The gate's check after a token verifies: 401 `invalid_token` when it is revoked.
+/// The gate's check after a token verifies: 401 `invalid_token` when it is revoked,
+/// against the isolate's snapshot (at most a second old: see [`Snapshot`] for why a
+/// newer revoke is still refused, by the room).
 pub async fn ensure_not_revoked(env: &Env, identity: &Identity, now: u64) -> Result<(), ApiError> {
-    if is_revoked(env, identity, now).await? {
+    let refused =
+        match snapshot(env, now)
+            .await?
+            .refuses(&identity.sub, identity.jti.as_deref(), now)
+        {
+            Some(refused) => refused,
+            None => is_revoked(env, identity, now).await?,
+        };
+    if refused {
         return Err(ApiError::InvalidToken("token has been revoked".into()));
     }
     Ok(())
@@ -119,6 +194,8 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
         .into_revocation(now, default_jti_secs)
         .map_err(ApiError::BadRequest)?;
     store(env, &revocation, now).await?;
+    // This isolate's next upgrade reads it.
+    SNAPSHOT.set(None);
 
     let rooms = room_registry::active_rooms(env).await?;
     let outcomes = join_all(

@@ -13,8 +13,8 @@ use worker::{console_error, Env, Method, Request, Response, SqlStorageValue};
 
 use super::http::json;
 use super::room_object::Room;
-use super::{call_object, now_secs, object_stub, room_registry, ROOMS_BINDING};
-use crate::auth::revocation::Revocation;
+use super::{call_object, now_millis, now_secs, object_stub, room_registry, ROOMS_BINDING};
+use crate::auth::revocation::{Revocation, Target};
 use crate::auth::token::Identity;
 use crate::error::ApiError;
 use crate::room::protocol::CloseCode;
@@ -84,10 +84,9 @@ async fn body<T: serde::de::DeserializeOwned>(mut req: Request) -> Result<T, Api
     serde_json::from_str(&text).map_err(|e| ApiError::BadRequest(format!("internal body: {e}")))
 }
 
-/// One row when a revocation pushed to this room refuses `?2` (sub) / `?3` (jti) at `?1`.
-const LOCALLY_REVOKED: &str = "SELECT 1 AS hit FROM revoked
-    WHERE until > ?1 AND ((kind = 'sub' AND value = ?2) OR (kind = 'jti' AND value = ?3))
-    LIMIT 1";
+/// How long an emptied room stays in the registry of active rooms before it removes
+/// itself (its alarm): a revoke in that time makes one call to it that closes nothing.
+pub const REGISTRY_GRACE_MS: u64 = 30_000;
 
 impl Room {
     pub(super) async fn on_kick(&self, req: Request) -> Result<Response, ApiError> {
@@ -97,7 +96,7 @@ impl Room {
         for &i in &kicked {
             self.close(&live.sockets[i], CloseCode::Kicked);
         }
-        self.deactivate_if_empty().await;
+        self.emptied().await;
         json(
             200,
             &Closed {
@@ -125,27 +124,58 @@ impl Room {
         )
     }
 
-    /// Registers the room as active (it is about to get its first socket) and refuses
-    /// `identity` if it is revoked — checked after the registration is written, so a
-    /// revoke either is seen here or finds this room in the registry (`revocation`).
+    /// Registers the room as active (it is about to get its first socket), copies every
+    /// revocation in force into the room's own list — read after the registration is
+    /// written, so a revoke is either in that read or finds this room in the registry
+    /// and is pushed to it (`revocation`) — and refuses `identity` if it is revoked. So
+    /// the room's list is complete while it is registered, and every new socket is
+    /// checked against it (`accept`).
+    ///
+    /// A room still registered from before (it emptied less than [`REGISTRY_GRACE_MS`]
+    /// ago) writes nothing: its list is still complete.
     pub(super) async fn activate(&self, room: &str, identity: &Identity) -> Result<(), ApiError> {
+        if self.registered()? {
+            return Ok(());
+        }
         self.remember_name(room)?;
         let mark = self.bump("activations")?;
         self.activating.set(self.activating.get() + 1);
-        let outcome = room_registry::activate(&self.env, room, mark, identity, now_secs()).await;
+        let now = now_secs();
+        let outcome = room_registry::activate(&self.env, room, mark, now).await;
         self.activating.set(self.activating.get() - 1);
-        if outcome? {
+        for revocation in outcome? {
+            self.remember_revocation(&revocation, now)?;
+        }
+        if self.locally_revoked(identity, now)? {
             self.deactivate_if_empty().await;
             return Err(ApiError::InvalidToken("token has been revoked".into()));
         }
         Ok(())
     }
 
+    /// Whether the registry lists this room (its last activation was not removed).
+    fn registered(&self) -> Result<bool, ApiError> {
+        Ok(self.counter("activations")? > self.counter("deactivated")?)
+    }
+
+    /// The room may just have lost its last socket: leave the registry
+    /// [`REGISTRY_GRACE_MS`] from now if it is still empty then (the alarm calls
+    /// [`Room::deactivate_if_empty`]). Rooms that empty and fill again — a chat where
+    /// one person reconnects — so write D1 once per grace period, not per socket.
+    pub(super) async fn emptied(&self) {
+        if self.activating.get() > 0 || !self.with_roster(|r| r.is_empty()) {
+            return;
+        }
+        if let Err(e) = self.schedule_at(now_millis() + REGISTRY_GRACE_MS).await {
+            console_error!("room registry: {e:?}");
+        }
+    }
+
     /// Removes the room from the registry when it has no sockets left (and none on the
     /// way in). A failure is logged: the stale entry costs one call on the next revoke,
     /// which removes it.
     pub(super) async fn deactivate_if_empty(&self) {
-        if self.activating.get() > 0 || !self.live().sockets.is_empty() {
+        if self.activating.get() > 0 || !self.with_roster(|r| r.is_empty()) {
             return;
         }
         let Some(room) = self.name() else {
@@ -216,28 +246,50 @@ impl Room {
                 SqlStorageValue::from(revocation.until as i64),
             ],
         )?;
+        // Keep the in-memory list (if read) in step: the newer `until` wins, as above.
+        if let Some(list) = self.revoked.borrow_mut().as_mut() {
+            list.retain(|r| r.until > now);
+            match list.iter_mut().find(|r| r.target == revocation.target) {
+                Some(known) => known.until = known.until.max(revocation.until),
+                None => list.push(revocation.clone()),
+            }
+        }
         Ok(())
     }
 
-    /// Whether a revocation pushed to this room refuses `identity` at `now`.
+    /// Whether a revocation this room knows refuses `identity` at `now`: from memory,
+    /// after the first check of an instance reads the room's list.
     pub(super) fn locally_revoked(&self, identity: &Identity, now: u64) -> Result<bool, ApiError> {
-        let jti = identity
-            .jti
-            .as_deref()
-            .map_or(SqlStorageValue::Null, SqlStorageValue::from);
-        let rows: Vec<serde_json::Value> = self
+        let jti = identity.jti.as_deref();
+        if let Some(list) = self.revoked.borrow().as_ref() {
+            return Ok(list.iter().any(|r| r.applies_to(&identity.sub, jti, now)));
+        }
+        #[derive(Deserialize)]
+        struct Row {
+            kind: String,
+            value: String,
+            until: i64,
+        }
+        let rows: Vec<Row> = self
             .state
             .storage()
             .sql()
             .exec(
-                LOCALLY_REVOKED,
-                vec![
-                    SqlStorageValue::from(now as i64),
-                    identity.sub.as_str().into(),
-                    jti,
-                ],
+                "SELECT kind, value, until FROM revoked WHERE until > ?1",
+                vec![SqlStorageValue::from(now as i64)],
             )?
             .to_array()?;
-        Ok(!rows.is_empty())
+        let list: Vec<Revocation> = rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(Revocation {
+                    target: Target::from_stored(&r.kind, r.value)?,
+                    until: u64::try_from(r.until).ok()?,
+                })
+            })
+            .collect();
+        let refused = list.iter().any(|r| r.applies_to(&identity.sub, jti, now));
+        *self.revoked.borrow_mut() = Some(list);
+        Ok(refused)
     }
 }

@@ -11,7 +11,7 @@ use chrono::DateTime;
 use worker::{console_error, WebSocket};
 
 use super::revocation::is_revoked;
-use super::room_object::{attachment, Room};
+use super::room_object::Room;
 use super::webcrypto::WebCrypto;
 use super::{now_millis, now_secs, token_authority};
 use crate::auth::grants;
@@ -24,6 +24,7 @@ impl Room {
     /// The alarm fired: warn who is due, close who is past their token's expiry, set the
     /// alarm for the next deadline.
     pub(super) async fn on_alarm(&self) {
+        self.alarm_at.set(None);
         let policy = match self.expiry_policy() {
             Ok(p) => p,
             Err(e) => return console_error!("room alarm: {e:?}"),
@@ -34,7 +35,7 @@ impl Room {
             let mut conn = live.connections[*i].clone();
             conn.warned = true;
             let ws = &live.sockets[*i];
-            if let Err(e) = ws.serialize_attachment(&conn) {
+            if let Err(e) = self.with_roster(|r| r.update(ws, conn)) {
                 console_error!("room alarm: {e}");
             }
             let _ = ws.send_with_str(frame);
@@ -47,9 +48,8 @@ impl Room {
                 console_error!("room alarm: {e:?}");
             }
         }
-        if !sweep.expire.is_empty() {
-            self.deactivate_if_empty().await;
-        }
+        // Also the registry's grace period ending (`room_control::emptied`).
+        self.deactivate_if_empty().await;
     }
 
     /// Sets the alarm for the earliest deadline of `connections` (the live sockets'
@@ -57,10 +57,20 @@ impl Room {
     pub(super) async fn schedule(&self, connections: &[Connection]) -> Result<(), ApiError> {
         let policy = self.expiry_policy()?;
         match expiry::next_alarm(connections, &policy) {
-            Some(at) => self.set_alarm(at).await,
+            Some(at) => self.schedule_at(at).await,
             // Nobody left to warn or close; a pending alarm will find nothing to do.
             None => Ok(()),
         }
+    }
+
+    /// Makes sure an alarm fires at `at_ms` or earlier. An alarm this instance set for
+    /// earlier needs no storage write: when it fires, it sets the next one from every
+    /// live socket.
+    pub(super) async fn schedule_at(&self, at_ms: u64) -> Result<(), ApiError> {
+        if self.alarm_at.get().is_some_and(|set| set <= at_ms) {
+            return Ok(());
+        }
+        self.set_alarm(at_ms).await
     }
 
     async fn set_alarm(&self, at_ms: u64) -> Result<(), ApiError> {
@@ -68,7 +78,9 @@ impl Room {
             .ok()
             .and_then(DateTime::from_timestamp_millis)
             .ok_or_else(|| ApiError::Internal(format!("alarm time {at_ms} out of range")))?;
-        Ok(self.state.storage().set_alarm(at).await?)
+        self.state.storage().set_alarm(at).await?;
+        self.alarm_at.set(Some(at_ms));
+        Ok(())
     }
 
     /// A `refresh` frame: the token is verified exactly as at the gate (signature,
@@ -94,12 +106,12 @@ impl Room {
             Err(_) => false,
         };
         // Re-read after the await: the socket may have been refreshed, or closed.
-        let Some(conn) = attachment(ws).filter(|c| !c.departed) else {
+        let Some(conn) = self.identity(ws) else {
             return Ok(());
         };
         match expiry::refresh(&conn, verified.as_ref().map_err(String::as_str), revoked) {
             Refresh::Accepted { conn, reply } => {
-                ws.serialize_attachment(&conn)?;
+                self.with_roster(|r| r.update(ws, conn))?;
                 ws.send_with_str(&reply)?;
                 self.schedule(&self.live().connections).await?;
             }

@@ -137,7 +137,7 @@ impl Room {
             &RoomStats {
                 connections: live.sockets.len(),
                 members: state::members(&live.connections).len(),
-                last_seq: self.counter("seq")?,
+                last_seq: self.last_seq()?,
                 history_kept: u64::try_from(kept.kept).unwrap_or(0),
                 instance: self.instance.clone(),
             },

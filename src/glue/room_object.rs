@@ -16,7 +16,7 @@
 //! Only the Worker can reach this object (through the `ROOMS` binding), and it tells the
 //! object what it wants by path: `/connect`, `/kick`, `/revoke`, `/stats`.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
@@ -29,6 +29,7 @@ use worker::{
 use super::handoff::{Handoff, HANDOFF_HEADER};
 use super::room_control::{CONNECT_PATH, KICK_PATH, REVOKE_PATH, STATS_PATH};
 use super::room_history::MESSAGE_TABLE;
+use super::room_roster::{read_attachment, Roster};
 use super::{now_millis, now_secs, string_binding};
 use crate::auth::secret::random_id;
 use crate::config::Config;
@@ -58,8 +59,8 @@ const SCHEMA: &[&str] = &[
     )",
     MESSAGE_TABLE,
 ];
-/// Durable counters: `seq` (messages), `joined` (connections, for member order) and
-/// `activations` (registry marks, see `room_registry`).
+/// Durable counters: `seq` (messages) and `activations` (registry marks, see
+/// `room_registry`).
 const BUMP: &str = "INSERT INTO room_meta (key, value) VALUES (?1, 1)
     ON CONFLICT(key) DO UPDATE SET value = value + 1
     RETURNING value";
@@ -78,6 +79,16 @@ pub struct Room {
     /// Random per in-memory instance, reported by the admin stats: it changes when the
     /// runtime evicted the object and built it again (hibernation made observable).
     pub(super) instance: String,
+    /// The live sockets and identities (`room_roster`): read from the attachments once
+    /// per instance, then kept in step.
+    roster: RefCell<Option<Roster>>,
+    /// The durable `seq`, once read in this instance. Only this instance writes it.
+    seq: Cell<Option<u64>>,
+    /// The alarm this instance set and that has not fired yet (unix ms), if any: a new
+    /// deadline after it needs no storage write, that alarm reschedules (`room_expiry`).
+    pub(super) alarm_at: Cell<Option<u64>>,
+    /// The room's revocations (`room_control`), once read in this instance.
+    pub(super) revoked: RefCell<Option<Vec<crate::auth::revocation::Revocation>>>,
 }
 
 impl DurableObject for Room {
@@ -101,6 +112,10 @@ impl DurableObject for Room {
             config,
             activating: Cell::new(0),
             instance: crate::auth::secret::random_id(),
+            roster: RefCell::new(None),
+            seq: Cell::new(None),
+            alarm_at: Cell::new(None),
+            revoked: RefCell::new(None),
         }
     }
 
@@ -148,14 +163,14 @@ impl DurableObject for Room {
         };
         let _ = ws.close(Some(echo), Some("closing"));
         self.depart(&ws);
-        self.deactivate_if_empty().await;
+        self.emptied().await;
         Ok(())
     }
 
     async fn websocket_error(&self, ws: WebSocket, error: worker::Error) -> Result<()> {
         console_error!("room socket error: {error}");
         self.depart(&ws);
-        self.deactivate_if_empty().await;
+        self.emptied().await;
         Ok(())
     }
 }
@@ -208,7 +223,7 @@ impl Room {
         let pair = WebSocketPair::new()?;
         let conn = Connection {
             conn_id: random_id(),
-            joined: self.bump("joined")?,
+            joined: state::next_joined(&others.connections),
             user: Member {
                 id: identity.sub.clone(),
                 name: identity.name.clone(),
@@ -221,8 +236,9 @@ impl Room {
         };
         self.state.accept_web_socket(&pair.server);
         pair.server.serialize_attachment(&conn)?;
+        self.with_roster(|r| r.insert(pair.server.clone(), conn.clone()));
 
-        let last_seq = self.counter("seq")?;
+        let last_seq = self.last_seq()?;
         let joined = state::join(&handoff.room, &conn, &others.connections, last_seq);
         pair.server.send_with_str(&joined.welcome)?;
         if let Some(since) = handoff.since {
@@ -250,23 +266,27 @@ impl Room {
     }
 
     async fn on_message(&self, ws: &WebSocket, message: &WebSocketIncomingMessage) -> Result<()> {
-        let Some(mut conn) = attachment(ws) else {
-            return Err(worker::Error::RustError("socket has no identity".into()));
+        let Some(mut conn) = self.identity(ws) else {
+            // Not live: a frame that raced this socket's departure is dropped.
+            return match read_attachment(ws) {
+                Some(c) if c.departed => Ok(()),
+                _ => Err(worker::Error::RustError("socket has no identity".into())),
+            };
         };
-        if conn.departed {
-            return Ok(());
-        }
         let config = self
             .config()
             .map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
         let limits = config.room;
-        // The rate limit comes first, so a flood costs one attachment round trip per
-        // frame and no parsing. That write is the price of surviving hibernation (the
-        // bucket lives in the attachment, see `room::rate`): one small structured-clone
-        // write per frame, to this socket only — never a read or write of the others'.
+        // The rate limit comes first, so a flood costs no parsing. A passing frame
+        // updates the bucket in memory; a refused one also writes it to the attachment,
+        // so a flooder's state survives hibernation (`room_roster`).
         let (bucket, admission) = rate::admit(conn.rate, &limits.rate, now_millis());
         conn.rate = Some(bucket);
-        ws.serialize_attachment(&conn)?;
+        if admission == Admission::Pass {
+            self.with_roster(|r| r.set_in_memory(ws, conn.clone()));
+        } else {
+            self.with_roster(|r| r.update(ws, conn.clone()))?;
+        }
         match admission {
             Admission::Pass => {}
             Admission::Limited => return ws.send_with_str(state::rate_limited()),
@@ -281,12 +301,12 @@ impl Room {
         };
         match state::on_frame(incoming, &limits) {
             Decision::Publish(data) => {
-                let seq = self.bump("seq")?;
+                let seq = self.next_seq()?;
                 let frame = state::message(seq, &conn.user, &data, now_millis());
                 self.store_message(seq, &frame, config.history_limit)?;
-                // Every socket, without reading attachments: per-recipient work on the
-                // hot path stays one send. A socket that is closing just fails its send.
-                broadcast(&self.state.get_websockets(), &frame);
+                // Every live socket, from memory: per-recipient work on the hot path
+                // stays one send. A socket that is closing just fails its send.
+                self.with_roster(|r| broadcast(r.sockets(), &frame));
             }
             Decision::Reply(frame) => ws.send_with_str(&frame)?,
             Decision::History(page) => ws.send_with_str(self.history_page(page)?)?,
@@ -336,23 +356,50 @@ impl Room {
             .unwrap_or(0))
     }
 
-    /// Every live socket with its identity. Sockets already departed (closing) are left
-    /// out, and so is `except` (a connection id).
-    fn live_except(&self, except: Option<&str>) -> Live {
-        let mut live = Live::default();
-        for ws in self.state.get_websockets() {
-            if let Some(c) = attachment(&ws) {
-                if !c.departed && Some(c.conn_id.as_str()) != except {
-                    live.sockets.push(ws);
-                    live.connections.push(c);
-                }
+    /// The room's latest `seq` (0 before its first message).
+    pub(super) fn last_seq(&self) -> Result<u64> {
+        match self.seq.get() {
+            Some(seq) => Ok(seq),
+            None => {
+                let seq = self.counter("seq")?;
+                self.seq.set(Some(seq));
+                Ok(seq)
             }
         }
-        live
     }
 
+    /// The next message's `seq`, stored before it is returned (one synchronous write;
+    /// nothing can interleave with the caller).
+    fn next_seq(&self) -> Result<u64> {
+        let next = self.last_seq()? + 1;
+        let value =
+            i64::try_from(next).map_err(|_| worker::Error::RustError("seq out of range".into()))?;
+        self.state.storage().sql().exec(
+            "INSERT INTO room_meta (key, value) VALUES ('seq', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            vec![value.into()],
+        )?;
+        self.seq.set(Some(next));
+        Ok(next)
+    }
+
+    /// Runs `f` on the roster, reading it from the attachments first if this instance
+    /// has not yet.
+    pub(super) fn with_roster<R>(&self, f: impl FnOnce(&mut Roster) -> R) -> R {
+        let mut roster = self.roster.borrow_mut();
+        let roster = roster.get_or_insert_with(|| Roster::load(self.state.get_websockets()));
+        f(roster)
+    }
+
+    /// Every live socket with its identity. Sockets already departed (closing) are left
+    /// out.
     pub(super) fn live(&self) -> Live {
-        self.live_except(None)
+        self.with_roster(|r| r.live())
+    }
+
+    /// The identity of `ws` if it is live.
+    pub(super) fn identity(&self, ws: &WebSocket) -> Option<Connection> {
+        self.with_roster(|r| r.get(ws))
     }
 
     /// Closes a socket from our side, announcing its departure first.
@@ -364,17 +411,14 @@ impl Room {
     /// Marks the socket departed and, if it was its user's last connection, tells the
     /// rest of the room. Idempotent: the second call for a socket does nothing.
     fn depart(&self, ws: &WebSocket) {
-        let Some(mut conn) = attachment(ws) else {
+        let Some(mut conn) = self.with_roster(|r| r.remove(ws)) else {
             return;
         };
-        if conn.departed {
-            return;
-        }
         conn.departed = true;
         if let Err(e) = ws.serialize_attachment(&conn) {
             console_error!("room depart: {e}");
         }
-        let remaining = self.live_except(Some(&conn.conn_id));
+        let remaining = self.live();
         if let Some(frame) = state::leave(&conn, &remaining.connections) {
             broadcast(&remaining.sockets, &frame);
         }
@@ -388,17 +432,13 @@ pub(super) struct Live {
     pub(super) connections: Vec<Connection>,
 }
 
-pub(super) fn attachment(ws: &WebSocket) -> Option<Connection> {
-    ws.deserialize_attachment::<Connection>().ok().flatten()
-}
-
 /// Sends one rendered frame to many sockets. A failed send (a socket closing under us)
 /// affects only that socket; its close event will follow.
 ///
 /// The frame crosses from wasm to JavaScript once: it becomes one JS string, and every
 /// socket is handed that same string. (`send_with_str` copies and UTF-8-decodes its
 /// argument on every call, which made fan-out cost one decode per recipient.)
-fn broadcast(sockets: &[WebSocket], frame: &str) {
+fn broadcast<'a>(sockets: impl IntoIterator<Item = &'a WebSocket>, frame: &str) {
     let frame = JsValue::from_str(frame);
     for ws in sockets {
         let socket: &SendAny = ws.as_ref().unchecked_ref();

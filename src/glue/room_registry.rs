@@ -14,19 +14,19 @@ use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::Env;
 
-use super::revocation::{db, is_revoked_statement};
-use crate::auth::token::Identity;
+use super::revocation::{db, in_force_rows, in_force_statement};
+use crate::auth::revocation::Revocation;
 use crate::error::ApiError;
 
-/// Registers `room` (with `mark`) and, in the same batch and after that write, checks
-/// whether `identity` — the socket that is making the room active — is revoked.
+/// Registers `room` (with `mark`) and, in the same batch and after that write, reads
+/// every revocation in force: with the ones pushed to it from then on, the room knows
+/// them all.
 pub async fn activate(
     env: &Env,
     room: &str,
     mark: u64,
-    identity: &Identity,
     now: u64,
-) -> Result<bool, ApiError> {
+) -> Result<Vec<Revocation>, ApiError> {
     let db = db(env)?;
     let register = db
         .prepare(
@@ -38,13 +38,12 @@ pub async fn activate(
             JsValue::from_f64(mark as f64),
             JsValue::from_f64(now as f64),
         ])?;
-    let check = is_revoked_statement(&db, identity, now)?;
-    let results = db.batch(vec![register, check]).await?;
-    let hits = results
+    let in_force = in_force_statement(&db, now)?;
+    let results = db.batch(vec![register, in_force]).await?;
+    let rows = results
         .get(1)
-        .ok_or_else(|| ApiError::Internal("registry batch returned one result".into()))?
-        .results::<serde_json::Value>()?;
-    Ok(!hits.is_empty())
+        .ok_or_else(|| ApiError::Internal("registry batch returned one result".into()))?;
+    in_force_rows(rows)
 }
 
 /// Removes `room` unless it was activated again after `mark`.

@@ -29,8 +29,9 @@ use crate::auth::revocation::Revocation;
 pub struct Connection {
     /// Random per socket; tells apart two tabs of one user.
     pub conn_id: String,
-    /// Position in the room's order of arrival (1 for the room's first connection ever).
-    /// The runtime lists sockets in no documented order, so members are sorted by this.
+    /// Position in the room's order of arrival: greater than that of every connection
+    /// live when it arrived ([`next_joined`]). The runtime lists sockets in no documented
+    /// order, so members are sorted by this.
     pub joined: u64,
     pub user: Member,
     /// Token expiry, unix seconds.
@@ -109,6 +110,12 @@ pub fn rate_limited() -> String {
         message: "too many frames; slow down (this frame was dropped)",
     }
     .to_json()
+}
+
+/// The `joined` of a connection arriving now: after every live one. Only the order of
+/// live connections matters, so no counter has to be stored.
+pub fn next_joined(live: &[Connection]) -> u64 {
+    live.iter().map(|c| c.joined).max().unwrap_or(0) + 1
 }
 
 /// Distinct members, in the order of their earliest connection (by `joined`).
@@ -464,5 +471,15 @@ pub(crate) mod tests {
         for (rev, want) in cases {
             assert_eq!(revoked(&cs, &rev, now), want, "{rev:?}");
         }
+    }
+
+    #[test]
+    fn a_new_connection_joins_after_every_live_one() {
+        assert_eq!(next_joined(&[]), 1);
+        let mut a = conn("a", "alice", "Alice");
+        a.joined = 7;
+        let mut b = conn("b", "bob", "Bob");
+        b.joined = 3;
+        assert_eq!(next_joined(&[a, b]), 8);
     }
 }
