@@ -435,11 +435,24 @@ async fn scenario_fanout(ctx: &Ctx, t: &Running) -> Value {
         let mut room = None;
         let mut steps = vec![];
         let mut error = None;
+        // A rate fails only when two steps at it fail in a row: on a shared machine a
+        // one-off latency spike would otherwise end the doubling early (both steps are
+        // kept in the JSON).
+        let mut retried = false;
         loop {
             match run_step(ctx, t, &mut room, n, sweep.current()).await {
                 Ok(res) => {
                     let ok = res.sustainable;
                     steps.push(res);
+                    if !ok && !retried {
+                        retried = true;
+                        say!(
+                            "{}: N={n}: not sustainable once; running it again",
+                            t.kind.name()
+                        );
+                        continue;
+                    }
+                    retried = false;
                     if sweep.next(ok).is_none() {
                         break;
                     }
@@ -778,7 +791,7 @@ fn markdown(results: &Value) -> String {
     md.push_str(&report::table(
         "2. Fan-out at the highest sustainable rate",
         &format!(
-            "One room of N clients, min(N, 10) senders, open loop. Sustainable: p99 < 50 ms, no loss, no reorder, ≥ 95 % of the offered send rate. Sweep from {}/s doubling, then 3 bisections; {} repetitions at the best rate ({} s warm-up + {} s measured each). Loss/reorders: totals over the repetitions. Generator-limited \"yes\": the generator's own core (one core, pinned) was ≥ 90 % busy at or above the best rate, so the maximum is the generator's limit and only a lower bound for the target.",
+            "One room of N clients, min(N, 10) senders, open loop. Sustainable: p99 < 50 ms, no loss, no reorder, ≥ 95 % of the offered send rate. Sweep from {}/s doubling, then 3 bisections (a rate fails only when two steps at it fail in a row); {} repetitions at the best rate ({} s warm-up + {} s measured each). Loss/reorders: totals over the repetitions. Generator-limited \"yes\": the generator's own core (one core, pinned) was ≥ 90 % busy at or above the best rate, so the maximum is the generator's limit and only a lower bound for the target.",
             s(&c["start_rate"]), s(&c["reps"]), s(&c["warmup_secs"]), s(&c["step_secs"])
         ),
         &targets,
