@@ -467,15 +467,7 @@ async fn scenario_fanout(ctx: &Ctx, t: &Running) -> Value {
         let best = sweep.best();
         let mut reps = vec![];
         if let (Some(rate), None) = (best, &error) {
-            for _ in 0..c.reps {
-                match run_step(ctx, t, &mut room, n, rate).await {
-                    Ok(r) => reps.push(r),
-                    Err(e) => {
-                        error = Some(e);
-                        break;
-                    }
-                }
-            }
+            (reps, error) = repeat_steps(ctx, t, &mut room, n, rate).await;
         }
         if let Some(r) = room.take() {
             r.close().await;
@@ -516,20 +508,28 @@ async fn scenario_fanout(ctx: &Ctx, t: &Running) -> Value {
     Value::Object(out)
 }
 
+/// `cfg.reps` steps of N clients at `rate`; stops at the first error (returned too).
+async fn repeat_steps(
+    ctx: &Ctx,
+    t: &Running,
+    room: &mut Option<fanout::Room>,
+    n: usize,
+    rate: u64,
+) -> (Vec<fanout::StepResult>, Option<String>) {
+    let mut reps = vec![];
+    for _ in 0..ctx.cfg.reps {
+        match run_step(ctx, t, room, n, rate).await {
+            Ok(r) => reps.push(r),
+            Err(e) => return (reps, Some(e)),
+        }
+    }
+    (reps, None)
+}
+
 async fn scenario_cpu(ctx: &Ctx, t: &Running) -> Value {
     let c = &ctx.cfg;
     let mut room = None;
-    let mut reps = vec![];
-    let mut error = None;
-    for _ in 0..c.reps {
-        match run_step(ctx, t, &mut room, c.cpu_n, c.cpu_rate).await {
-            Ok(r) => reps.push(r),
-            Err(e) => {
-                error = Some(e);
-                break;
-            }
-        }
-    }
+    let (reps, error) = repeat_steps(ctx, t, &mut room, c.cpu_n, c.cpu_rate).await;
     if let Some(r) = room.take() {
         r.close().await;
     }
