@@ -201,9 +201,8 @@ impl Room {
             .ok_or_else(|| ApiError::BadRequest("rooms are entered through /ws/{room}".into()))?;
         self.config()?;
         let identity = &handoff.identity;
-        // Reading the live sockets costs one attachment read per socket: do it once,
-        // and again only when the activation below awaited (others may have come and
-        // gone meanwhile).
+        // The live sockets, from the roster; read again only when the activation below
+        // awaited (others may have come and gone meanwhile).
         let mut others = self.live();
         if others.sockets.is_empty() {
             self.activate(&handoff.room, identity).await?;
