@@ -36,7 +36,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::room::expiry::ExpiryPolicy;
 use crate::room::protocol::{CloseCode, Member, PING, PONG};
-use crate::room::rate::{self, Admission};
+use crate::room::rate::Admission;
 use crate::room::state::{self, Connection, Decision, Incoming};
 
 const SCHEMA: &[&str] = &[
@@ -265,13 +265,6 @@ impl Room {
     }
 
     async fn on_message(&self, ws: &WebSocket, message: &WebSocketIncomingMessage) -> Result<()> {
-        let Some(mut conn) = self.identity(ws) else {
-            // Not live: a frame that raced this socket's departure is dropped.
-            return match read_attachment(ws) {
-                Some(c) if c.departed => Ok(()),
-                _ => Err(worker::Error::RustError("socket has no identity".into())),
-            };
-        };
         let config = self
             .config()
             .map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
@@ -279,12 +272,16 @@ impl Room {
         // The rate limit comes first, so a flood costs no parsing. A passing frame
         // updates the bucket in memory; a refused one also writes it to the attachment,
         // so a flooder's state survives hibernation (`room_roster`).
-        let (bucket, admission) = rate::admit(conn.rate, &limits.rate, now_millis());
-        conn.rate = Some(bucket);
-        if admission == Admission::Pass {
-            self.with_roster(|r| r.set_in_memory(ws, conn.clone()));
-        } else {
-            self.with_roster(|r| r.update(ws, conn.clone()))?;
+        let now = now_millis();
+        let Some((conn, admission)) = self.with_roster(|r| r.admit(ws, &limits.rate, now)) else {
+            // Not live: a frame that raced this socket's departure is dropped.
+            return match read_attachment(ws) {
+                Some(c) if c.departed => Ok(()),
+                _ => Err(worker::Error::RustError("socket has no identity".into())),
+            };
+        };
+        if admission != Admission::Pass {
+            ws.serialize_attachment(&conn)?;
         }
         match admission {
             Admission::Pass => {}

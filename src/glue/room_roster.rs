@@ -23,6 +23,7 @@ use worker::wasm_bindgen::JsValue;
 use worker::WebSocket;
 
 use super::room_object::Live;
+use crate::room::rate::{self, Admission, RatePolicy};
 use crate::room::state::Connection;
 
 pub(super) struct Seat {
@@ -93,20 +94,30 @@ impl Roster {
         self.seats[seat].as_ref().map(|s| s.conn.clone())
     }
 
-    /// Replaces the in-memory identity of `ws` (no attachment write: see
-    /// [`Roster::update`]).
-    pub fn set_in_memory(&mut self, ws: &WebSocket, conn: Connection) {
-        if let Some(seat) = self.seat_of(ws) {
-            if let Some(s) = self.seats[seat].as_mut() {
-                s.conn = conn;
-            }
-        }
+    /// Takes one frame's token from the rate-limit bucket of `ws` (in memory only: the
+    /// caller writes the attachment when the frame is refused) and returns its identity
+    /// with the verdict; `None` when `ws` is not live.
+    pub fn admit(
+        &mut self,
+        ws: &WebSocket,
+        policy: &RatePolicy,
+        now_ms: u64,
+    ) -> Option<(Connection, Admission)> {
+        let seat = self.seat_of(ws)?;
+        let conn = &mut self.seats[seat].as_mut()?.conn;
+        let (bucket, admission) = rate::admit(conn.rate, policy, now_ms);
+        conn.rate = Some(bucket);
+        Some((conn.clone(), admission))
     }
 
     /// Writes `conn` to the attachment of `ws` and to the roster.
     pub fn update(&mut self, ws: &WebSocket, conn: Connection) -> worker::Result<()> {
         ws.serialize_attachment(&conn)?;
-        self.set_in_memory(ws, conn);
+        if let Some(seat) = self.seat_of(ws) {
+            if let Some(s) = self.seats[seat].as_mut() {
+                s.conn = conn;
+            }
+        }
         Ok(())
     }
 
