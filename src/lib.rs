@@ -14,6 +14,7 @@ pub mod glue;
 pub mod room;
 
 use serde_json::json;
+use worker::worker_sys::web_sys;
 use worker::{event, Context, Env, Method, Request, Response};
 
 use crate::error::ApiError;
@@ -30,13 +31,37 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    Ok(route(req, &env)
-        .await
-        .unwrap_or_else(ApiError::into_response))
+async fn fetch(
+    req: web_sys::Request,
+    env: Env,
+    _ctx: Context,
+) -> worker::Result<web_sys::Response> {
+    let req = Request::from(http::without_cf(req));
+    Ok(match route(req, &env).await {
+        Ok(Answer::Passed(raw)) => raw,
+        Ok(Answer::Built(res)) => res.into(),
+        Err(e) => e.into_response().into(),
+    })
 }
 
-async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
+/// A handler's answer: built in Rust, or a Durable Object's response passed through
+/// as it is (the gate's 101 with its socket).
+enum Answer {
+    Built(Response),
+    Passed(web_sys::Response),
+}
+
+async fn route(req: Request, env: &Env) -> Result<Answer, ApiError> {
+    let path = req.path();
+    if req.method() == Method::Get {
+        if let Some(room) = path.strip_prefix("/ws/") {
+            return gate::connect(req, env, room).await.map(Answer::Passed);
+        }
+    }
+    api(req, env).await.map(Answer::Built)
+}
+
+async fn api(req: Request, env: &Env) -> Result<Response, ApiError> {
     let path = req.path();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (req.method(), segments.as_slice()) {
@@ -53,7 +78,9 @@ async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
         (Method::Post, ["ws-ticket"]) => tickets::issue(req, env).await,
         (_, ["ws-ticket"]) => Err(ApiError::MethodNotAllowed("POST")),
         // The room is everything after `/ws/`, so `/ws/a/b` is the invalid room `a/b`.
-        (Method::Get, ["ws", room @ ..]) => gate::connect(req, env, &room.join("/")).await,
+        (Method::Get, ["ws", room @ ..]) => {
+            Ok(gate::connect(req, env, &room.join("/")).await?.into())
+        }
         (_, ["ws", ..]) => Err(ApiError::MethodNotAllowed("GET")),
         (_, ["admin", rest @ ..]) => admin::route(req, env, rest).await,
         _ => Err(ApiError::NotFound(format!("no route for {path}"))),

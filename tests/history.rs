@@ -257,7 +257,7 @@ async fn admin_sees_room_stats() {
     );
     assert_eq!(
         stats.json,
-        json!({"connections": 3, "members": 2, "last_seq": 2, "history_kept": 2}),
+        json!({"connections": 3, "runtime_sockets": 3, "members": 2, "last_seq": 2, "history_kept": 2}),
         "{}",
         stats.text
     );
@@ -265,7 +265,7 @@ async fn admin_sees_room_stats() {
     empty.json.as_object_mut().unwrap().remove("instance");
     assert_eq!(
         empty.json,
-        json!({"connections": 0, "members": 0, "last_seq": 0, "history_kept": 0})
+        json!({"connections": 0, "runtime_sockets": 0, "members": 0, "last_seq": 0, "history_kept": 0})
     );
     room_stats(s, room, None)
         .await

@@ -9,13 +9,18 @@
 //! identity goes to the room in a handoff header on a request built from scratch (see
 //! `handoff`).
 
-use worker::{Env, Headers, Method, Request, RequestInit, Response};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::web_sys;
+use worker::{js_sys, Env, Request};
 
 use super::handoff::{Handoff, HANDOFF_HEADER};
-use super::http::bearer;
+use super::http::bearer_token;
 use super::revocation::ensure_not_revoked;
+use super::room_control::CONNECT_PATH;
 use super::webcrypto::WebCrypto;
-use super::{config, now_secs, object_stub, tickets, token_authority, ROOMS_BINDING};
+use super::{config, now_secs, tickets, token_authority, ROOMS_BINDING};
 use crate::auth::grants;
 use crate::auth::token::{Identity, MAX_TOKEN_BYTES};
 use crate::auth::transport::{find_credential, selected_protocol, UpgradeAuth};
@@ -28,48 +33,46 @@ pub const MAX_URL_BYTES: usize = MAX_TOKEN_BYTES + 2048;
 /// Longest value of each header the gate reads (`Authorization`,
 /// `Sec-WebSocket-Protocol`, `Origin`): a token plus framing.
 pub const MAX_HEADER_BYTES: usize = MAX_TOKEN_BYTES + 512;
-const READ_HEADERS: [&str; 3] = ["authorization", "sec-websocket-protocol", "origin"];
 
-pub async fn connect(req: Request, env: &Env, room: &str) -> Result<Response, ApiError> {
+pub async fn connect(req: Request, env: &Env, room: &str) -> Result<web_sys::Response, ApiError> {
     if !is_valid_room_name(room) {
         return Err(ApiError::InvalidRoom);
     }
-    let url = req.url()?;
-    if url.as_str().len() > MAX_URL_BYTES {
+    // The URL as the runtime has it: only its query is read, so it is not parsed
+    // unless it has one.
+    let url = req.inner().url();
+    if url.len() > MAX_URL_BYTES {
         return Err(ApiError::UriTooLong(MAX_URL_BYTES));
     }
-    for name in READ_HEADERS {
-        if req
-            .headers()
-            .get(name)?
-            .is_some_and(|v| v.len() > MAX_HEADER_BYTES)
-        {
-            return Err(ApiError::HeaderTooLarge(name));
+    // Each header is read once (a read crosses into the runtime and copies the value).
+    let header = |name: &'static str| -> Result<Option<String>, ApiError> {
+        match req.headers().get(name)? {
+            Some(v) if v.len() > MAX_HEADER_BYTES => Err(ApiError::HeaderTooLarge(name)),
+            v => Ok(v),
         }
-    }
+    };
+    let authorization = header("authorization")?;
+    let protocols = header("sec-websocket-protocol")?;
+    let origin = header("origin")?;
     let upgrade = req.headers().get("upgrade")?.unwrap_or_default();
     if !upgrade.eq_ignore_ascii_case("websocket") {
         return Err(ApiError::UpgradeRequired);
     }
     let config = config(env)?;
-    check_origin(&req, &config)?;
+    check_origin(origin.as_deref(), &config)?;
 
-    let protocols = req.headers().get("sec-websocket-protocol")?;
-    let query = |key: &str| {
-        url.query_pairs()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.into_owned())
-    };
+    let query = Query::of(&url);
     // Resume point: a query parameter, like the other transports a browser's `WebSocket`
     // constructor can carry (it sets no headers).
-    let since = query("since")
+    let since = query
+        .get("since")
         .map(|raw| {
             raw.parse::<u64>()
                 .map_err(|_| ApiError::BadRequest("since must be a whole number (a seq)".into()))
         })
         .transpose()?;
     let now = now_secs();
-    let (identity, protocol) = match query("ticket") {
+    let (identity, protocol) = match query.get("ticket") {
         // A ticket is its own transport: it replaces the token entirely.
         Some(ticket) => (
             tickets::redeem(env, &ticket, room, now).await?,
@@ -77,12 +80,11 @@ pub async fn connect(req: Request, env: &Env, room: &str) -> Result<Response, Ap
         ),
         None => {
             let keyring = token_authority(env, &config)?;
-            let bearer = bearer(&req)?;
-            let query_token = query("token");
+            let query_token = query.get("token");
             let credential = find_credential(
                 UpgradeAuth {
                     protocols: protocols.as_deref(),
-                    bearer: bearer.as_deref(),
+                    bearer: bearer_token(authorization.as_deref()),
                     query_token: query_token.as_deref(),
                 },
                 config.allow_query_token,
@@ -107,12 +109,28 @@ pub async fn connect(req: Request, env: &Env, room: &str) -> Result<Response, Ap
     enter_room(env, room, identity, protocol, since).await
 }
 
+/// The query parameters of a URL (none when it has no `?`).
+struct Query<'a>(Option<&'a str>);
+
+impl<'a> Query<'a> {
+    fn of(url: &'a str) -> Self {
+        let without_fragment = url.split('#').next().unwrap_or("");
+        Query(without_fragment.split_once('?').map(|(_, q)| q))
+    }
+
+    /// The first value of `key`, percent-decoded.
+    fn get(&self, key: &str) -> Option<String> {
+        form_urlencoded::parse(self.0?.as_bytes())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    }
+}
+
 /// Cross-site WebSocket hijacking defence: browsers always send `Origin` on an upgrade,
 /// and a page on another site must not open sockets with the user's credentials. Clients
 /// that send no `Origin` (servers, devices) are not browsers and pass.
-fn check_origin(req: &Request, config: &Config) -> Result<(), ApiError> {
-    let (Some(allowed), Some(origin)) = (&config.allowed_origins, req.headers().get("origin")?)
-    else {
+fn check_origin(origin: Option<&str>, config: &Config) -> Result<(), ApiError> {
+    let (Some(allowed), Some(origin)) = (&config.allowed_origins, origin) else {
         return Ok(());
     };
     let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
@@ -129,21 +147,50 @@ async fn enter_room(
     identity: Identity,
     protocol: Option<&'static str>,
     since: Option<u64>,
-) -> Result<Response, ApiError> {
+) -> Result<web_sys::Response, ApiError> {
     let handoff = Handoff {
         room: room.to_owned(),
         identity,
         protocol: protocol.map(str::to_owned),
         since,
     };
-    // Fresh headers: nothing the client sent reaches the room.
-    let headers = Headers::new();
-    headers.set("upgrade", "websocket")?;
-    headers.set(HANDOFF_HEADER, &handoff.encode())?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get).with_headers(headers);
-    let internal = Request::new_with_init("https://room.internal/connect", &init)?;
+    // Fresh headers, as a plain object: nothing the client sent reaches the room. The
+    // room's 101 goes back to the client as it is (no copy into a `worker::Response`
+    // and back).
+    let headers = js_sys::Object::new();
+    js_sys::Reflect::set(&headers, &"upgrade".into(), &"websocket".into())
+        .map_err(worker::Error::from)?;
+    js_sys::Reflect::set(
+        &headers,
+        &HANDOFF_HEADER.into(),
+        &handoff.encode().as_str().into(),
+    )
+    .map_err(worker::Error::from)?;
+    let init = web_sys::RequestInit::new();
+    init.set_headers(&headers);
+    let stub: RoomStub = env
+        .durable_object(ROOMS_BINDING)
+        .map_err(|e| {
+            ApiError::Misconfigured(format!("Durable Object binding {ROOMS_BINDING}: {e}"))
+        })?
+        .get_by_name(room)?
+        .into_rpc();
+    let url = format!("https://room.internal{CONNECT_PATH}");
+    let promise = stub.fetch(&url, &init).map_err(worker::Error::from)?;
+    let answer = JsFuture::from(promise).await.map_err(worker::Error::from)?;
+    Ok(answer.unchecked_into())
+}
 
-    let stub = object_stub(env, ROOMS_BINDING, room)?;
-    Ok(stub.fetch_with_request(internal).await?)
+#[wasm_bindgen]
+extern "C" {
+    /// A room's Durable Object stub, seen through `fetch(url, init)`.
+    #[wasm_bindgen(extends = js_sys::Object)]
+    type RoomStub;
+
+    #[wasm_bindgen(method, catch)]
+    fn fetch(
+        this: &RoomStub,
+        url: &str,
+        init: &web_sys::RequestInit,
+    ) -> Result<js_sys::Promise, JsValue>;
 }

@@ -40,7 +40,7 @@
 //! new socket or refresh gets through); revoking again is harmless and retries the push.
 
 use futures_util::future::join_all;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
@@ -116,15 +116,40 @@ pub(super) fn in_force_rows(result: &D1Result) -> Result<Vec<Revocation>, ApiErr
 thread_local! {
     /// This isolate's [`Snapshot`] of the revocations in force.
     static SNAPSHOT: RefCell<Option<Rc<Snapshot>>> = const { RefCell::new(None) };
+    /// Whether a request of this isolate is reading the next snapshot from D1.
+    static REFRESHING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks a snapshot read in flight until dropped (also when the read fails or the
+/// request goes away mid-read).
+struct Refreshing;
+
+impl Refreshing {
+    fn start() -> Self {
+        REFRESHING.set(true);
+        Refreshing
+    }
+}
+
+impl Drop for Refreshing {
+    fn drop(&mut self) {
+        REFRESHING.set(false);
+    }
 }
 
 /// The isolate's snapshot, read again from D1 when it is older than
-/// [`Snapshot::MAX_AGE_MS`].
+/// [`Snapshot::MAX_AGE_MS`] — by one request at a time: while one reads, the others
+/// use the stale one (up to [`Snapshot::MAX_STALE_MS`]; the rooms' own lists refuse
+/// whatever it misses).
 async fn snapshot(env: &Env, now: u64) -> Result<Rc<Snapshot>, ApiError> {
     let now_ms = now_millis();
-    if let Some(snap) = SNAPSHOT.with_borrow(|s| s.clone().filter(|s| s.is_fresh(now_ms))) {
+    let current = SNAPSHOT.with_borrow(|s| s.clone());
+    if let Some(snap) =
+        current.filter(|s| s.is_fresh(now_ms) || (REFRESHING.get() && s.may_serve_stale(now_ms)))
+    {
         return Ok(snap);
     }
+    let _reading = Refreshing::start();
     let result = in_force_statement(&db(env)?, now)?.all().await?;
     let snap = Rc::new(Snapshot::new(in_force_rows(&result)?, now_ms));
     SNAPSHOT.set(Some(snap.clone()));

@@ -32,6 +32,11 @@ pub(super) const MESSAGE_TABLE: &str = "CREATE TABLE IF NOT EXISTS message (
 pub struct RoomStats {
     /// Open sockets.
     pub connections: usize,
+    /// Sockets the runtime still lists for the room (`getWebSockets()`): the open ones
+    /// plus any the room is closing and whose client has not answered yet. A socket
+    /// whose client closed (or dropped) it is no longer listed, which is why its
+    /// departure needs no mark in its attachment (`room_object::Gone`).
+    pub runtime_sockets: usize,
     /// Distinct users among them.
     pub members: usize,
     /// The latest `seq` (0: no message yet).
@@ -136,6 +141,7 @@ impl Room {
             200,
             &RoomStats {
                 connections: live.sockets.len(),
+                runtime_sockets: self.state.get_websockets().len(),
                 members: state::members(&live.connections).len(),
                 last_seq: self.last_seq()?,
                 history_kept: u64::try_from(kept.kept).unwrap_or(0),

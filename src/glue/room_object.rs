@@ -29,7 +29,7 @@ use worker::{
 use super::handoff::{Handoff, HANDOFF_HEADER};
 use super::room_control::{CONNECT_PATH, KICK_PATH, REVOKE_PATH, STATS_PATH};
 use super::room_history::MESSAGE_TABLE;
-use super::room_roster::{read_attachment, Roster};
+use super::room_roster::{read_attachment, write_attachment, Roster};
 use super::{now_millis, now_secs, string_binding};
 use crate::auth::secret::random_id;
 use crate::config::Config;
@@ -162,14 +162,14 @@ impl DurableObject for Room {
             _ => 1000,
         };
         let _ = ws.close(Some(echo), Some("closing"));
-        self.depart(&ws);
+        self.depart(&ws, Gone::Closed);
         self.emptied().await;
         Ok(())
     }
 
     async fn websocket_error(&self, ws: WebSocket, error: worker::Error) -> Result<()> {
         console_error!("room socket error: {error}");
-        self.depart(&ws);
+        self.depart(&ws, Gone::Closed);
         self.emptied().await;
         Ok(())
     }
@@ -234,7 +234,7 @@ impl Room {
             rate: None,
         };
         self.state.accept_web_socket(&pair.server);
-        pair.server.serialize_attachment(&conn)?;
+        write_attachment(&pair.server, &conn)?;
         self.with_roster(|r| r.insert(pair.server.clone(), conn.clone()));
 
         let last_seq = self.last_seq()?;
@@ -281,7 +281,7 @@ impl Room {
             };
         };
         if admission != Admission::Pass {
-            ws.serialize_attachment(&conn)?;
+            write_attachment(ws, &conn)?;
         }
         match admission {
             Admission::Pass => {}
@@ -400,25 +400,39 @@ impl Room {
 
     /// Closes a socket from our side, announcing its departure first.
     pub(super) fn close(&self, ws: &WebSocket, code: CloseCode) {
-        self.depart(ws);
+        self.depart(ws, Gone::Closing);
         let _ = ws.close(Some(code.code()), Some(code.reason()));
     }
 
-    /// Marks the socket departed and, if it was its user's last connection, tells the
-    /// rest of the room. Idempotent: the second call for a socket does nothing.
-    fn depart(&self, ws: &WebSocket) {
+    /// Takes the socket off the roster and, if it was its user's last connection, tells
+    /// the rest of the room. Idempotent: the second call for a socket does nothing.
+    fn depart(&self, ws: &WebSocket, gone: Gone) {
         let Some(mut conn) = self.with_roster(|r| r.remove(ws)) else {
             return;
         };
-        conn.departed = true;
-        if let Err(e) = ws.serialize_attachment(&conn) {
-            console_error!("room depart: {e}");
+        if gone == Gone::Closing {
+            // The runtime keeps listing the socket until the client answers the close,
+            // also after a hibernation: the attachment says it is no member.
+            conn.departed = true;
+            if let Err(e) = write_attachment(ws, &conn) {
+                console_error!("room depart: {e}");
+            }
         }
         let remaining = self.live();
         if let Some(frame) = state::leave(&conn, &remaining.connections) {
             broadcast(&remaining.sockets, &frame);
         }
     }
+}
+
+/// How a departing socket leaves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Gone {
+    /// We are closing it: it stays listed by the runtime until the client answers.
+    Closing,
+    /// Its close (or error) event arrived and it has been closed: the runtime no longer
+    /// lists it, so there is nothing to mark in its attachment.
+    Closed,
 }
 
 /// The room's live sockets and their identities, index-aligned.

@@ -112,7 +112,7 @@ impl Roster {
 
     /// Writes `conn` to the attachment of `ws` and to the roster.
     pub fn update(&mut self, ws: &WebSocket, conn: Connection) -> worker::Result<()> {
-        ws.serialize_attachment(&conn)?;
+        write_attachment(ws, &conn)?;
         if let Some(seat) = self.seat_of(ws) {
             if let Some(s) = self.seats[seat].as_mut() {
                 s.conn = conn;
@@ -154,5 +154,17 @@ impl Roster {
 
 /// The attachment of `ws`, straight from the runtime.
 pub(super) fn read_attachment(ws: &WebSocket) -> Option<Connection> {
-    ws.deserialize_attachment::<Connection>().ok().flatten()
+    match ws.deserialize_attachment::<String>() {
+        Ok(text) => serde_json::from_str(&text?).ok(),
+        // Written as a JS object by an earlier version (before attachments were JSON).
+        Err(_) => ws.deserialize_attachment::<Connection>().ok().flatten(),
+    }
+}
+
+/// Writes `conn` as the attachment of `ws`: as one JSON string, which crosses into the
+/// runtime once and is cheap for it to clone (a JS object is built field by field
+/// across the wasm boundary, and structured-cloned field by field).
+pub(super) fn write_attachment(ws: &WebSocket, conn: &Connection) -> worker::Result<()> {
+    let text = serde_json::to_string(conn).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    ws.serialize_attachment(text)
 }

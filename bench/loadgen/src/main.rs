@@ -236,7 +236,14 @@ async fn scenario_upgrades(ctx: &Ctx, t: &Running) -> Value {
     let good = ctx.token_fn(t.kind, false);
     let (mut open, mut closed, mut reject) = (vec![], vec![], vec![]);
     for rep in 0..c.reps {
-        let o = upgrades::open_loop(&t.addr, c.upgrade_k, c.upgrade_rate, &*good).await;
+        let cpu0 = t.cpu_us();
+        let mut o = upgrades::open_loop(&t.addr, c.upgrade_k, c.upgrade_rate, &*good).await;
+        // The sockets linger, then close: their closes are part of what an upgrade costs.
+        tokio::time::sleep(upgrades::LINGER + Duration::from_millis(500)).await;
+        o.server_cpu_us_per_upgrade = match (cpu0, t.cpu_us()) {
+            (Some(a), Some(b)) if o.ok > 0 => Some(b.saturating_sub(a) as f64 / o.ok as f64),
+            _ => None,
+        };
         say!(
             "{name}: upgrades (a) rep {rep}: {}/{} ok, {:.0}/s, p99 {:?} ms",
             o.ok,
@@ -274,6 +281,7 @@ async fn scenario_upgrades(ctx: &Ctx, t: &Running) -> Value {
             "achieved_per_s": spread(open.iter().map(|o| o.achieved_per_s).collect()),
             "p50_ms": lat(&open, |l| l.p50_ms),
             "p99_ms": lat(&open, |l| l.p99_ms),
+            "server_cpu_us_per_upgrade": spread(open.iter().filter_map(|o| o.server_cpu_us_per_upgrade).collect()),
             "failures": open.iter().map(|o| o.failed).sum::<u64>(),
             "runs": open,
         },
@@ -740,6 +748,7 @@ fn markdown(results: &Value) -> String {
             row("(a) achieved upgrades/s", "/upgrades/open_loop/achieved_per_s", 1),
             row("(a) connect p50 (ms)", "/upgrades/open_loop/p50_ms", 2),
             row("(a) connect p99 (ms)", "/upgrades/open_loop/p99_ms", 2),
+            row("(a) server CPU µs / upgrade", "/upgrades/open_loop/server_cpu_us_per_upgrade", 0),
             row("(a) failures", "/upgrades/open_loop/failures", 0),
             row("(b) upgrades/s", "/upgrades/closed_loop/ok_per_s", 0),
             row("(b) failures", "/upgrades/closed_loop/failures", 0),

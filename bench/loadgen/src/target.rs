@@ -104,6 +104,8 @@ pub struct Running {
 /// Names a wrangler.toml whose `main` is another roomgate build to measure instead of
 /// the repository's `build/` (bench/README.md: "Comparing two builds").
 pub const ROOMGATE_CONFIG_ENV: &str = "ROOMGATE_BENCH_CONFIG";
+/// `ROOMGATE_BENCH_INSPECTOR=<port>`: the started target listens for a V8 inspector there.
+pub const INSPECTOR_ENV: &str = "ROOMGATE_BENCH_INSPECTOR";
 
 fn start_command(kind: Kind, root: &Path, secrets: &Secrets, state: &Path) -> Command {
     let mut cmd = Command::new("taskset");
@@ -141,6 +143,12 @@ fn start_command(kind: Kind, root: &Path, secrets: &Secrets, state: &Path) -> Co
                 // A/B runs: another roomgate build (a copy of build/ next to a
                 // wrangler.toml), e.g. the one before an optimisation.
                 opts["config"] = config.into();
+            }
+            // Profiling (bench/README.md): open this target's V8 inspector on that port.
+            if let Ok(port) = std::env::var(INSPECTOR_ENV) {
+                if let Ok(port) = port.parse::<u16>() {
+                    opts["inspectorPort"] = port.into();
+                }
             }
             cmd.arg("node")
                 .arg("tests/support/runtime.mjs")

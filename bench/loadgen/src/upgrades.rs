@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
-const LINGER: Duration = Duration::from_millis(500);
+pub const LINGER: Duration = Duration::from_millis(500);
 
 /// What every attempt ended as, plus latencies of the successes.
 #[derive(Debug, Default, Serialize, Clone)]
@@ -80,6 +80,9 @@ pub struct OpenLoop {
     /// How late the generator started attempts versus the schedule (ms).
     pub max_start_lag_ms: f64,
     pub elapsed_s: f64,
+    /// Server process CPU (utime+stime) from the first attempt until every socket has
+    /// lingered and closed, per successful upgrade (µs); filled in by the caller.
+    pub server_cpu_us_per_upgrade: Option<f64>,
 }
 
 /// (a) `k` upgrades scheduled at `rate`/s, open loop; token(i) gives the i-th token.
@@ -135,6 +138,7 @@ pub async fn open_loop(
         latency: Latency::of(tally.hist.as_ref().unwrap()),
         max_start_lag_ms: max_lag.as_secs_f64() * 1000.0,
         elapsed_s: elapsed,
+        server_cpu_us_per_upgrade: None,
     }
 }
 
