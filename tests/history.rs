@@ -305,3 +305,35 @@ async fn seq_and_history_survive_a_runtime_restart() {
     assert_eq!(seqs(h["messages"].as_array().unwrap()), [1, 2, 3, 4]);
     a.close().await;
 }
+
+#[tokio::test]
+async fn seq_is_never_reused_when_history_limit_changes_between_deploys() {
+    // Kept messages record the latest seq; with nothing kept a counter does. Switching
+    // between the two across redeploys must carry on from the highest seq either way.
+    let room = "hist-limit-switch";
+    let token = token_for("hx-switch", "S");
+    let mut s = Server::start(&[("HISTORY_LIMIT", "0")]);
+    let mut expected_last = 0;
+    for (limit, published) in [("0", 3), ("5", 2), ("0", 1), ("5", 1)] {
+        if expected_last > 0 {
+            s = tokio::task::spawn_blocking(move || s.restart_with(&[("HISTORY_LIMIT", limit)]))
+                .await
+                .unwrap();
+        }
+        let (mut a, welcome) = s.join_welcomed(room, &token).await;
+        assert_eq!(welcome["last_seq"], expected_last, "limit {limit}");
+        let msgs: Vec<Value> = (0..published).map(|i| json!(i)).collect();
+        let got = publish_all(&mut a, &msgs).await;
+        let want: Vec<u64> = (expected_last + 1..=expected_last + published).collect();
+        assert_eq!(seqs(&got), want, "limit {limit}");
+        expected_last += published;
+        let kept = page(&mut a, json!({"type": "history"})).await;
+        let kept = seqs(kept["messages"].as_array().unwrap());
+        if limit == "0" {
+            assert!(kept.is_empty(), "nothing kept at limit 0: {kept:?}");
+        } else {
+            assert_eq!(kept.last(), Some(&expected_last), "{kept:?}");
+        }
+        a.close().await;
+    }
+}

@@ -66,9 +66,22 @@ struct FrameRow {
 }
 
 impl Room {
-    /// Keeps `frame` (message `seq`) and drops what falls outside the last `limit`.
+    /// Records message `seq`: keeps `frame` and drops what falls outside the last
+    /// `limit`. The kept row is also the durable record of the `seq` (the newest row is
+    /// never trimmed while `limit` ≥ 1), so a message costs one write and one trim; with
+    /// nothing kept (`limit` 0) the `seq` goes to the `room_meta` counter instead.
+    /// Nothing is awaited: no other event can come between sequencing and fan-out.
     pub(super) fn store_message(&self, seq: u64, frame: &str, limit: u64) -> worker::Result<()> {
         let sql = self.state.storage().sql();
+        if limit == 0 {
+            sql.exec(
+                "INSERT INTO room_meta (key, value) VALUES ('seq', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                vec![sql_seq(seq)],
+            )?;
+            sql.exec("DELETE FROM message", None)?;
+            return Ok(());
+        }
         sql.exec(
             "INSERT INTO message (seq, frame) VALUES (?1, ?2)",
             vec![sql_seq(seq), frame.into()],

@@ -1,11 +1,11 @@
 //! The `Room` Durable Object: one per room name, owning that room's sockets.
 //!
 //! Sockets are accepted with the hibernation API (`accept_web_socket`), so an idle room is
-//! evicted from memory while its clients stay connected, and wakes per event. Hence:
-//! nothing lives in fields between events. Each socket's identity is its attachment
-//! (`room::state::Connection`), members are derived from the live sockets on every event,
-//! and the message sequence is a row in the object's SQLite storage, next to the kept
-//! messages (`room_history`).
+//! evicted from memory while its clients stay connected, and wakes per event. What must
+//! survive that is stored: each socket's identity in its attachment
+//! (`room::state::Connection`), the messages and their `seq` in the object's SQLite
+//! storage (`room_history`). What an instance keeps in memory is read back from there
+//! when it is built: the roster of live sockets (`room_roster`) and the latest `seq`.
 //!
 //! Sequencing and fan-out happen without an `await` in between: the SQLite API is
 //! synchronous, so no other event can interleave and every client sees one total order.
@@ -297,9 +297,10 @@ impl Room {
         };
         match state::on_frame(incoming, &limits) {
             Decision::Publish(data) => {
-                let seq = self.next_seq()?;
+                let seq = self.last_seq()? + 1;
                 let frame = state::message(seq, &conn.user, &data, now_millis());
                 self.store_message(seq, &frame, config.history_limit)?;
+                self.seq.set(Some(seq));
                 // Every live socket, from memory: per-recipient work on the hot path
                 // stays one send. A socket that is closing just fails its send.
                 self.with_roster(|r| broadcast(r.sockets(), &frame));
@@ -352,31 +353,34 @@ impl Room {
             .unwrap_or(0))
     }
 
-    /// The room's latest `seq` (0 before its first message).
+    /// The room's latest `seq` (0 before its first message): the newest kept message's,
+    /// or the counter when messages are not kept (`HISTORY_LIMIT=0`) — whichever is
+    /// higher, so changing the limit either way never reuses a `seq` (see
+    /// `store_message`). Read once per instance; the room's messages go through it.
     pub(super) fn last_seq(&self) -> Result<u64> {
-        match self.seq.get() {
-            Some(seq) => Ok(seq),
-            None => {
-                let seq = self.counter("seq")?;
-                self.seq.set(Some(seq));
-                Ok(seq)
-            }
+        if let Some(seq) = self.seq.get() {
+            return Ok(seq);
         }
-    }
-
-    /// The next message's `seq`, stored before it is returned (one synchronous write;
-    /// nothing can interleave with the caller).
-    fn next_seq(&self) -> Result<u64> {
-        let next = self.last_seq()? + 1;
-        let value =
-            i64::try_from(next).map_err(|_| worker::Error::RustError("seq out of range".into()))?;
-        self.state.storage().sql().exec(
-            "INSERT INTO room_meta (key, value) VALUES ('seq', ?1)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            vec![value.into()],
-        )?;
-        self.seq.set(Some(next));
-        Ok(next)
+        #[derive(Deserialize)]
+        struct Row {
+            value: i64,
+        }
+        let row: Row = self
+            .state
+            .storage()
+            .sql()
+            .exec(
+                "SELECT MAX(
+                    COALESCE((SELECT value FROM room_meta WHERE key = 'seq'), 0),
+                    COALESCE((SELECT MAX(seq) FROM message), 0)
+                ) AS value",
+                None,
+            )?
+            .one()?;
+        let seq = u64::try_from(row.value)
+            .map_err(|_| worker::Error::RustError("negative seq".into()))?;
+        self.seq.set(Some(seq));
+        Ok(seq)
     }
 
     /// Runs `f` on the roster, reading it from the attachments first if this instance

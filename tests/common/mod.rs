@@ -108,6 +108,11 @@ impl Server {
     /// Blocks until the old runtime has exited and the new one serves. For a runtime a
     /// test owns (not the shared [`server`]); the URL changes.
     pub fn restart(self) -> Server {
+        self.restart_with(&[])
+    }
+
+    /// [`Server::restart`] with some vars changed: a redeploy with a new configuration.
+    pub fn restart_with(self, changes: &[(&str, &str)]) -> Server {
         let Server {
             vars,
             state,
@@ -123,6 +128,11 @@ impl Server {
             .unwrap()
             .wait()
             .expect("wait for runtime");
+        let mut vars = vars;
+        for (k, v) in changes {
+            vars.retain(|(key, _)| key != k);
+            vars.push((k.to_string(), v.to_string()));
+        }
         Self::spawn(vars, state, false)
     }
 
