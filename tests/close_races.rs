@@ -217,26 +217,14 @@ async fn many_users_closing_and_dropping_at_once_each_leave_once() {
 
     // Closed and dropped sockets are gone from the runtime's list too (so the room
     // need not mark them departed in their attachments): only the observer is left.
-    let stats = room_stats(s, room).await;
+    let stats = s.room_stats(room, Some(ADMIN_TOKEN)).await;
+    assert_eq!(stats.status, 200, "{}", stats.text);
+    let stats = stats.json;
     assert_eq!(stats["connections"], 1, "{stats}");
     assert_eq!(stats["runtime_sockets"], 1, "{stats}");
 
     room_still_works(s, room, &mut observer, &["cr-obs2"]).await;
     observer.close().await;
-}
-
-/// The room's admin stats.
-async fn room_stats(s: &Server, room: &str) -> Value {
-    let res = s
-        .http()
-        .get(format!("{}/admin/rooms/{room}", s.url))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    let stats = Reply::from(res).await;
-    assert_eq!(stats.status, 200, "{}", stats.text);
-    stats.json
 }
 
 #[tokio::test]

@@ -24,14 +24,7 @@ use serde_json::json;
 
 /// The `instance` the room's admin stats report (random per in-memory instance).
 async fn instance_of(s: &Server, room: &str) -> String {
-    let res = s
-        .http()
-        .get(format!("{}/admin/rooms/{room}", s.url))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    let stats = Reply::from(res).await;
+    let stats = s.room_stats(room, Some(ADMIN_TOKEN)).await;
     assert_eq!(stats.status, 200, "{}", stats.text);
     stats.json["instance"].as_str().unwrap().to_owned()
 }

@@ -72,14 +72,6 @@ async fn page(c: &mut Client, request: Value) -> Value {
     c.recv_type("history").await
 }
 
-async fn room_stats(s: &Server, room: &str, admin_token: Option<&str>) -> Reply {
-    let mut req = s.http().get(format!("{}/admin/rooms/{room}", s.url));
-    if let Some(t) = admin_token {
-        req = req.bearer_auth(t);
-    }
-    Reply::from(req.send().await.unwrap()).await
-}
-
 #[tokio::test]
 async fn welcome_carries_the_latest_seq() {
     let s = server();
@@ -195,7 +187,7 @@ async fn gap_is_reported_when_history_was_outrun() {
     c.expect_silence().await;
     c.close().await;
 
-    let stats = room_stats(s, room, Some(ADMIN_TOKEN)).await;
+    let stats = s.room_stats(room, Some(ADMIN_TOKEN)).await;
     assert_eq!(stats.status, 200, "{}", stats.text);
     assert_eq!(stats.json["last_seq"], 8);
     assert_eq!(stats.json["history_kept"], SMALL_LIMIT);
@@ -246,7 +238,7 @@ async fn admin_sees_room_stats() {
     let (b, _) = s.join_welcomed(room, &token_for("ht-b", "B")).await;
     publish_all(&mut a1, &[json!(1), json!(2)]).await;
 
-    let mut stats = room_stats(s, room, Some(ADMIN_TOKEN)).await;
+    let mut stats = s.room_stats(room, Some(ADMIN_TOKEN)).await;
     let instance = stats.json.as_object_mut().unwrap().remove("instance");
     assert!(
         instance
@@ -261,19 +253,21 @@ async fn admin_sees_room_stats() {
         "{}",
         stats.text
     );
-    let mut empty = room_stats(s, "hist-stats-never-used", Some(ADMIN_TOKEN)).await;
+    let mut empty = s
+        .room_stats("hist-stats-never-used", Some(ADMIN_TOKEN))
+        .await;
     empty.json.as_object_mut().unwrap().remove("instance");
     assert_eq!(
         empty.json,
         json!({"connections": 0, "runtime_sockets": 0, "members": 0, "last_seq": 0, "history_kept": 0})
     );
-    room_stats(s, room, None)
+    s.room_stats(room, None)
         .await
         .expect_error(401, "unauthorized", "no admin token");
-    room_stats(s, room, Some("wrong"))
+    s.room_stats(room, Some("wrong"))
         .await
         .expect_error(401, "unauthorized", "wrong admin token");
-    room_stats(s, "bad%20name", Some(ADMIN_TOKEN))
+    s.room_stats("bad%20name", Some(ADMIN_TOKEN))
         .await
         .expect_error(400, "invalid_room", "bad room name");
 

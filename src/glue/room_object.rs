@@ -22,8 +22,8 @@ use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use worker::{
-    console_error, durable_object, DurableObject, Env, Method, Request, Response, Result, State,
-    WebSocket, WebSocketIncomingMessage, WebSocketPair,
+    console_error, durable_object, DurableObject, Env, Method, Request, Response, Result,
+    SqlStorageValue, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
 
 use super::handoff::{Handoff, HANDOFF_HEADER};
@@ -59,8 +59,8 @@ const SCHEMA: &[&str] = &[
     )",
     MESSAGE_TABLE,
 ];
-/// Durable counters: `seq` (messages) and `activations` (registry marks, see
-/// `room_registry`).
+/// Durable counters in `room_meta`: `activations` (registry marks, see `room_registry`).
+/// (`seq` is stored there too, with a plain write, when no messages are kept.)
 const BUMP: &str = "INSERT INTO room_meta (key, value) VALUES (?1, 1)
     ON CONFLICT(key) DO UPDATE SET value = value + 1
     RETURNING value";
@@ -319,37 +319,17 @@ impl Room {
     /// Increments the durable counter `key` and returns its new value, in one
     /// synchronous statement (no `await`: nothing can interleave with the caller).
     pub(super) fn bump(&self, key: &str) -> Result<u64> {
-        #[derive(Deserialize)]
-        struct Row {
-            value: i64,
-        }
-        let row: Row = self
-            .state
-            .storage()
-            .sql()
-            .exec(BUMP, vec![key.into()])?
-            .one()?;
-        u64::try_from(row.value).map_err(|_| worker::Error::RustError("negative counter".into()))
+        self.first_value(BUMP, vec![key.into()])?
+            .ok_or_else(|| worker::Error::RustError(format!("counter {key}: no row")))
     }
 
     /// The durable counter `key` (0 when never bumped).
     pub(super) fn counter(&self, key: &str) -> Result<u64> {
-        #[derive(Deserialize)]
-        struct Row {
-            value: i64,
-        }
-        let rows: Vec<Row> = self
-            .state
-            .storage()
-            .sql()
-            .exec(
+        Ok(self
+            .first_value(
                 "SELECT value FROM room_meta WHERE key = ?1",
                 vec![key.into()],
             )?
-            .to_array()?;
-        Ok(rows
-            .first()
-            .and_then(|r| u64::try_from(r.value).ok())
             .unwrap_or(0))
     }
 
@@ -361,26 +341,32 @@ impl Room {
         if let Some(seq) = self.seq.get() {
             return Ok(seq);
         }
-        #[derive(Deserialize)]
-        struct Row {
-            value: i64,
-        }
-        let row: Row = self
-            .state
-            .storage()
-            .sql()
-            .exec(
+        let seq = self
+            .first_value(
                 "SELECT MAX(
                     COALESCE((SELECT value FROM room_meta WHERE key = 'seq'), 0),
                     COALESCE((SELECT MAX(seq) FROM message), 0)
                 ) AS value",
-                None,
+                vec![],
             )?
-            .one()?;
-        let seq = u64::try_from(row.value)
-            .map_err(|_| worker::Error::RustError("negative seq".into()))?;
+            .unwrap_or(0);
         self.seq.set(Some(seq));
         Ok(seq)
+    }
+
+    /// The integer column `value` of the first row `query` returns (`None`: no row).
+    fn first_value(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<Option<u64>> {
+        #[derive(Deserialize)]
+        struct Row {
+            value: i64,
+        }
+        let rows: Vec<Row> = self.state.storage().sql().exec(query, args)?.to_array()?;
+        rows.first()
+            .map(|r| {
+                u64::try_from(r.value)
+                    .map_err(|_| worker::Error::RustError(format!("negative value: {query}")))
+            })
+            .transpose()
     }
 
     /// Runs `f` on the roster, reading it from the attachments first if this instance

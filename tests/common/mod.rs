@@ -249,6 +249,15 @@ impl Server {
         reqwest::Client::new()
     }
 
+    /// `GET /admin/rooms/{room}` (the room's stats), with `admin_token` if given.
+    pub async fn room_stats(&self, room: &str, admin_token: Option<&str>) -> Reply {
+        let mut req = self.http().get(format!("{}/admin/rooms/{room}", self.url));
+        if let Some(t) = admin_token {
+            req = req.bearer_auth(t);
+        }
+        Reply::from(req.send().await.unwrap()).await
+    }
+
     /// `POST /login` with a JSON body.
     pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
         self.http()

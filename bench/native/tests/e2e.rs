@@ -281,19 +281,24 @@ async fn frame_errors_ping_and_size_limit() {
     assert_eq!(closed.unwrap().code, CloseCode::Size);
 }
 
-#[test]
-fn exits_cleanly_when_stdin_closes() {
-    let mut native = Native::start();
-    drop(native.child.stdin.take());
+/// Waits up to [`WAIT`] for the server to exit, and asserts it exited with success.
+fn exits_successfully(native: &mut Native) {
     let deadline = std::time::Instant::now() + WAIT;
     loop {
         if let Some(status) = native.child.try_wait().unwrap() {
             assert!(status.success(), "{status}");
-            break;
+            return;
         }
         assert!(std::time::Instant::now() < deadline, "still running");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn exits_cleanly_when_stdin_closes() {
+    let mut native = Native::start();
+    drop(native.child.stdin.take());
+    exits_successfully(&mut native);
 }
 
 #[test]
@@ -316,13 +321,5 @@ fn exits_cleanly_on_sigterm() {
         .status()
         .unwrap();
     assert!(status.success());
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        if let Some(status) = native.child.try_wait().unwrap() {
-            assert!(status.success(), "{status}");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "still running");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    exits_successfully(&mut native);
 }
