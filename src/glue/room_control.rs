@@ -163,12 +163,17 @@ impl Room {
     /// [`Room::deactivate_if_empty`]). Rooms that empty and fill again — a chat where
     /// one person reconnects — so write D1 once per grace period, not per socket.
     pub(super) async fn emptied(&self) {
-        if self.activating.get() > 0 || !self.with_roster(|r| r.is_empty()) {
+        if !self.may_be_empty() {
             return;
         }
         if let Err(e) = self.schedule_at(now_millis() + REGISTRY_GRACE_MS).await {
             console_error!("room registry: {e:?}");
         }
+    }
+
+    /// No socket is live and none is on its way in: [`Room::emptied`] has work to do.
+    pub(super) fn may_be_empty(&self) -> bool {
+        self.activating.get() == 0 && self.with_roster(|r| r.is_empty())
     }
 
     /// Removes the room from the registry when it has no sockets left (and none on the

@@ -17,13 +17,17 @@
 //! object what it wants by path: `/connect`, `/kick`, `/revoke`, `/stats`.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+use worker::js_sys::Promise;
+use worker::wasm_bindgen_futures::future_to_promise;
+use worker::worker_sys::{web_sys, DurableObjectState};
 use worker::{
-    console_error, durable_object, DurableObject, Env, Method, Request, Response, Result,
-    SqlStorageValue, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
+    console_error, Env, Method, Request, Response, Result, SqlStorageValue, State, WebSocket,
+    WebSocketPair,
 };
 
 use super::handoff::{Handoff, HANDOFF_HEADER};
@@ -65,7 +69,7 @@ const BUMP: &str = "INSERT INTO room_meta (key, value) VALUES (?1, 1)
     ON CONFLICT(key) DO UPDATE SET value = value + 1
     RETURNING value";
 
-#[durable_object]
+/// The object's state; the runtime sees it through [`RoomObject`].
 pub struct Room {
     pub(super) state: State,
     pub(super) env: Env,
@@ -91,7 +95,127 @@ pub struct Room {
     pub(super) revoked: RefCell<Option<Vec<crate::auth::revocation::Revocation>>>,
 }
 
-impl DurableObject for Room {
+/// The `Room` class the runtime instantiates (`class_name = "Room"` in wrangler.toml).
+///
+/// Written by hand rather than with `#[durable_object]`: the macro makes every handler an
+/// `async` export, so every frame paid for a future, a promise and a microtask-queue
+/// round trip before any of our code ran. Here a handler is synchronous and returns
+/// `undefined` when its work is done; only the rare paths that must wait (a `refresh`
+/// frame, the last socket leaving) return a promise, which the runtime awaits the same
+/// way. The state lives behind an `Rc` so such a promise can own it.
+#[wasm_bindgen(js_name = Room)]
+pub struct RoomObject {
+    room: Rc<Room>,
+}
+
+#[wasm_bindgen(js_class = Room)]
+impl RoomObject {
+    #[wasm_bindgen(constructor)]
+    pub fn new(state: DurableObjectState, env: Env) -> RoomObject {
+        RoomObject {
+            room: Rc::new(Room::new(State::from(state), env)),
+        }
+    }
+
+    pub fn fetch(&self, req: web_sys::Request) -> Promise {
+        let room = Rc::clone(&self.room);
+        future_to_promise(async move {
+            let response = room.fetch(Request::from(req)).await;
+            Ok(web_sys::Response::from(response).into())
+        })
+    }
+
+    pub fn alarm(&self) -> Promise {
+        let room = Rc::clone(&self.room);
+        future_to_promise(async move {
+            room.on_alarm().await;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(js_name = webSocketMessage)]
+    pub fn websocket_message(&self, ws: web_sys::WebSocket, message: JsValue) -> JsValue {
+        let ws = WebSocket::from(ws);
+        let frame = match message.as_string() {
+            Some(text) => Frame::Text(text),
+            // An ArrayBuffer: only its size matters (binary frames are refused).
+            None => {
+                Frame::Binary(worker::js_sys::ArrayBuffer::from(message).byte_length() as usize)
+            }
+        };
+        match self.room.on_message(&ws, &frame) {
+            Ok(None) => JsValue::UNDEFINED,
+            Ok(Some(token)) => {
+                let room = Rc::clone(&self.room);
+                future_to_promise(async move {
+                    if let Err(e) = room.on_refresh(&ws, &token).await {
+                        console_error!("room refresh: {e:?}");
+                        room.close(&ws, CloseCode::ServerError);
+                    }
+                    Ok(JsValue::UNDEFINED)
+                })
+                .into()
+            }
+            Err(e) => {
+                console_error!("room message: {e}");
+                self.room.close(&ws, CloseCode::ServerError);
+                JsValue::UNDEFINED
+            }
+        }
+    }
+
+    #[wasm_bindgen(js_name = webSocketClose)]
+    pub fn websocket_close(
+        &self,
+        ws: web_sys::WebSocket,
+        code: u16,
+        _reason: String,
+        _clean: bool,
+    ) -> JsValue {
+        let ws = WebSocket::from(ws);
+        // Answer the client's close frame (1005/1006 are not sendable codes), then
+        // announce the departure if nobody has yet.
+        let echo = match code {
+            1000..=1003 | 1007..=1014 | 3000..=4999 => code,
+            _ => 1000,
+        };
+        let _ = ws.close(Some(echo), Some("closing"));
+        self.room.depart(&ws, Gone::Closed);
+        self.after_departure()
+    }
+
+    #[wasm_bindgen(js_name = webSocketError)]
+    pub fn websocket_error(&self, ws: web_sys::WebSocket, error: JsValue) -> JsValue {
+        console_error!("room socket error: {error:?}");
+        self.room.depart(&WebSocket::from(ws), Gone::Closed);
+        self.after_departure()
+    }
+}
+
+impl RoomObject {
+    /// A socket left: when it was the last, the registry entry gets its grace period
+    /// (`Room::emptied`, which awaits an alarm write); otherwise nothing to wait for.
+    fn after_departure(&self) -> JsValue {
+        if !self.room.may_be_empty() {
+            return JsValue::UNDEFINED;
+        }
+        let room = Rc::clone(&self.room);
+        future_to_promise(async move {
+            room.emptied().await;
+            Ok(JsValue::UNDEFINED)
+        })
+        .into()
+    }
+}
+
+/// A frame as the runtime delivered it.
+pub(super) enum Frame {
+    Text(String),
+    /// A binary frame, by its length.
+    Binary(usize),
+}
+
+impl Room {
     fn new(state: State, env: Env) -> Self {
         let config = Config::from_lookup(|k| string_binding(&env, k)).map_err(|e| e.to_string());
         for statement in SCHEMA {
@@ -119,7 +243,7 @@ impl DurableObject for Room {
         }
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
+    async fn fetch(&self, req: Request) -> Response {
         let path = req.path();
         let answer = match (req.method(), path.as_str()) {
             (Method::Get, CONNECT_PATH) => self.accept(&req).await,
@@ -128,54 +252,9 @@ impl DurableObject for Room {
             (Method::Get, STATS_PATH) => self.on_stats(),
             _ => Err(ApiError::NotFound(format!("no room route {path}"))),
         };
-        Ok(answer.unwrap_or_else(ApiError::into_response))
+        answer.unwrap_or_else(ApiError::into_response)
     }
 
-    async fn alarm(&self) -> Result<Response> {
-        self.on_alarm().await;
-        Response::empty()
-    }
-
-    async fn websocket_message(
-        &self,
-        ws: WebSocket,
-        message: WebSocketIncomingMessage,
-    ) -> Result<()> {
-        if let Err(e) = self.on_message(&ws, &message).await {
-            console_error!("room message: {e}");
-            self.close(&ws, CloseCode::ServerError);
-        }
-        Ok(())
-    }
-
-    async fn websocket_close(
-        &self,
-        ws: WebSocket,
-        code: usize,
-        _reason: String,
-        _clean: bool,
-    ) -> Result<()> {
-        // Answer the client's close frame (1005/1006 are not sendable codes), then
-        // announce the departure if nobody has yet.
-        let echo = match code {
-            1000..=1003 | 1007..=1014 | 3000..=4999 => code as u16,
-            _ => 1000,
-        };
-        let _ = ws.close(Some(echo), Some("closing"));
-        self.depart(&ws, Gone::Closed);
-        self.emptied().await;
-        Ok(())
-    }
-
-    async fn websocket_error(&self, ws: WebSocket, error: worker::Error) -> Result<()> {
-        console_error!("room socket error: {error}");
-        self.depart(&ws, Gone::Closed);
-        self.emptied().await;
-        Ok(())
-    }
-}
-
-impl Room {
     pub(super) fn config(&self) -> std::result::Result<&Config, ApiError> {
         self.config
             .as_ref()
@@ -264,7 +343,9 @@ impl Room {
         Ok(response)
     }
 
-    async fn on_message(&self, ws: &WebSocket, message: &WebSocketIncomingMessage) -> Result<()> {
+    /// One client frame, handled without waiting for anything; `Some(token)`: a
+    /// `refresh` frame, whose verification the caller awaits (`room_expiry`).
+    fn on_message(&self, ws: &WebSocket, frame: &Frame) -> Result<Option<String>> {
         let config = self
             .config()
             .map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
@@ -276,7 +357,7 @@ impl Room {
         let Some((conn, admission)) = self.with_roster(|r| r.admit(ws, &limits.rate, now)) else {
             // Not live: a frame that raced this socket's departure is dropped.
             return match read_attachment(ws) {
-                Some(c) if c.departed => Ok(()),
+                Some(c) if c.departed => Ok(None),
                 _ => Err(worker::Error::RustError("socket has no identity".into())),
             };
         };
@@ -285,15 +366,15 @@ impl Room {
         }
         match admission {
             Admission::Pass => {}
-            Admission::Limited => return ws.send_with_str(state::rate_limited()),
+            Admission::Limited => return ws.send_with_str(state::rate_limited()).map(|()| None),
             Admission::Close => {
                 self.close(ws, CloseCode::PolicyViolation);
-                return Ok(());
+                return Ok(None);
             }
         }
-        let incoming = match message {
-            WebSocketIncomingMessage::String(text) => Incoming::Text(text),
-            WebSocketIncomingMessage::Binary(bytes) => Incoming::Binary { len: bytes.len() },
+        let incoming = match frame {
+            Frame::Text(text) => Incoming::Text(text),
+            &Frame::Binary(len) => Incoming::Binary { len },
         };
         match state::on_frame(incoming, &limits) {
             Decision::Publish(data) => {
@@ -308,12 +389,9 @@ impl Room {
             Decision::Reply(frame) => ws.send_with_str(&frame)?,
             Decision::History(page) => ws.send_with_str(self.history_page(page)?)?,
             Decision::Close(code) => self.close(ws, code),
-            Decision::Refresh(token) => self
-                .on_refresh(ws, &token)
-                .await
-                .map_err(|e| worker::Error::RustError(format!("refresh: {e:?}")))?,
+            Decision::Refresh(token) => return Ok(Some(token)),
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Increments the durable counter `key` and returns its new value, in one
