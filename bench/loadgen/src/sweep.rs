@@ -1,5 +1,23 @@
 //! The send-rate sweep: start low, double while sustainable, then bisect between the last
-//! good and the first bad rate a fixed number of times.
+//! good and the first bad rate a fixed number of times. Its best rate is then confirmed:
+//! it stands only if most repetitions at it are sustainable again; otherwise a lower
+//! rate is tried ([`step_down`]), so the figure reported is one the target sustains, not
+//! one it passed once.
+
+/// How many times a best rate that does not confirm is lowered before giving up (the
+/// figure is then reported as unconfirmed).
+pub const MAX_STEP_DOWNS: u32 = 3;
+
+/// Whether `sustainable` of `of` repetitions confirm a rate: more than half of them.
+pub fn confirmed(sustainable: usize, of: usize) -> bool {
+    of > 0 && sustainable * 2 > of
+}
+
+/// The next rate to confirm after `rate` did not: four fifths of it (`None` below 1/s).
+pub fn step_down(rate: u64) -> Option<u64> {
+    let lower = rate * 4 / 5;
+    (lower >= 1 && lower < rate).then_some(lower)
+}
 
 /// Where the sweep stands. Feed each step's verdict to [`Sweep::next`].
 #[derive(Debug, Clone)]
@@ -94,6 +112,24 @@ mod tests {
         assert_eq!(best, Some(7));
         let (_, best) = run(0, 20);
         assert_eq!(best, None);
+    }
+
+    #[test]
+    fn a_rate_is_confirmed_by_most_repetitions() {
+        assert!(confirmed(2, 3));
+        assert!(confirmed(3, 3));
+        assert!(!confirmed(1, 3));
+        assert!(!confirmed(1, 2));
+        assert!(confirmed(1, 1));
+        assert!(!confirmed(0, 0));
+    }
+
+    #[test]
+    fn steps_down_by_a_fifth() {
+        assert_eq!(step_down(1600), Some(1280));
+        assert_eq!(step_down(20), Some(16));
+        assert_eq!(step_down(4), Some(3));
+        assert_eq!(step_down(1), None);
     }
 
     #[test]
