@@ -22,7 +22,7 @@ use crate::glue::page::{self, Asset};
 use crate::glue::{admin, gate, http, jwks, login, tickets};
 
 pub use crate::glue::login_limiter::LoginLimiter;
-pub use crate::glue::room_object::RoomObject;
+pub use crate::glue::room_binding::RoomObject;
 pub use crate::glue::tickets::TicketBox;
 
 #[event(start)]

@@ -14,6 +14,7 @@ pub mod login;
 pub mod login_limiter;
 pub mod page;
 pub mod revocation;
+pub mod room_binding;
 pub mod room_control;
 pub mod room_expiry;
 pub mod room_history;

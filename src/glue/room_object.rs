@@ -10,27 +10,25 @@
 //! Sequencing and fan-out happen without an `await` in between: the SQLite API is
 //! synchronous, so no other event can interleave and every client sees one total order.
 //!
-//! This file holds the socket lifecycle (accept, frames, presence). Token lifetimes —
-//! the alarm, `expiring`, 4001, `refresh` — are in `room_expiry`; the Worker's internal
-//! requests (kick, revocation push) and the registry of active rooms in `room_control`.
+//! This file holds the socket lifecycle (accept, frames, presence); `room_binding` is
+//! how the runtime's events reach it. Token lifetimes — the alarm, `expiring`, 4001,
+//! `refresh` — are in `room_expiry`; the Worker's internal requests (kick, revocation
+//! push) and the registry of active rooms in `room_control`.
 //! Only the Worker can reach this object (through the `ROOMS` binding), and it tells the
 //! object what it wants by path: `/connect`, `/kick`, `/revoke`, `/stats`.
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use worker::js_sys::Promise;
-use worker::wasm_bindgen_futures::future_to_promise;
-use worker::worker_sys::{web_sys, DurableObjectState};
 use worker::{
     console_error, Env, Method, Request, Response, Result, SqlStorageValue, State, WebSocket,
     WebSocketPair,
 };
 
 use super::handoff::{Handoff, HANDOFF_HEADER};
+use super::room_binding::Frame;
 use super::room_control::{CONNECT_PATH, KICK_PATH, REVOKE_PATH, STATS_PATH};
 use super::room_history::MESSAGE_TABLE;
 use super::room_roster::{read_attachment, write_attachment, Roster};
@@ -69,7 +67,7 @@ const BUMP: &str = "INSERT INTO room_meta (key, value) VALUES (?1, 1)
     ON CONFLICT(key) DO UPDATE SET value = value + 1
     RETURNING value";
 
-/// The object's state; the runtime sees it through [`RoomObject`].
+/// The object's state; the runtime reaches it through `room_binding::RoomObject`.
 pub struct Room {
     pub(super) state: State,
     pub(super) env: Env,
@@ -95,128 +93,8 @@ pub struct Room {
     pub(super) revoked: RefCell<Option<Vec<crate::auth::revocation::Revocation>>>,
 }
 
-/// The `Room` class the runtime instantiates (`class_name = "Room"` in wrangler.toml).
-///
-/// Written by hand rather than with `#[durable_object]`: the macro makes every handler an
-/// `async` export, so every frame paid for a future, a promise and a microtask-queue
-/// round trip before any of our code ran. Here a handler is synchronous and returns
-/// `undefined` when its work is done; only the rare paths that must wait (a `refresh`
-/// frame, the last socket leaving) return a promise, which the runtime awaits the same
-/// way. The state lives behind an `Rc` so such a promise can own it.
-#[wasm_bindgen(js_name = Room)]
-pub struct RoomObject {
-    room: Rc<Room>,
-}
-
-#[wasm_bindgen(js_class = Room)]
-impl RoomObject {
-    #[wasm_bindgen(constructor)]
-    pub fn new(state: DurableObjectState, env: Env) -> RoomObject {
-        RoomObject {
-            room: Rc::new(Room::new(State::from(state), env)),
-        }
-    }
-
-    pub fn fetch(&self, req: web_sys::Request) -> Promise {
-        let room = Rc::clone(&self.room);
-        future_to_promise(async move {
-            let response = room.fetch(Request::from(req)).await;
-            Ok(web_sys::Response::from(response).into())
-        })
-    }
-
-    pub fn alarm(&self) -> Promise {
-        let room = Rc::clone(&self.room);
-        future_to_promise(async move {
-            room.on_alarm().await;
-            Ok(JsValue::UNDEFINED)
-        })
-    }
-
-    #[wasm_bindgen(js_name = webSocketMessage)]
-    pub fn websocket_message(&self, ws: web_sys::WebSocket, message: JsValue) -> JsValue {
-        let ws = WebSocket::from(ws);
-        let frame = match message.as_string() {
-            Some(text) => Frame::Text(text),
-            // An ArrayBuffer: only its size matters (binary frames are refused).
-            None => {
-                Frame::Binary(worker::js_sys::ArrayBuffer::from(message).byte_length() as usize)
-            }
-        };
-        match self.room.on_message(&ws, &frame) {
-            Ok(None) => JsValue::UNDEFINED,
-            Ok(Some(token)) => {
-                let room = Rc::clone(&self.room);
-                future_to_promise(async move {
-                    if let Err(e) = room.on_refresh(&ws, &token).await {
-                        console_error!("room refresh: {e:?}");
-                        room.close(&ws, CloseCode::ServerError);
-                    }
-                    Ok(JsValue::UNDEFINED)
-                })
-                .into()
-            }
-            Err(e) => {
-                console_error!("room message: {e}");
-                self.room.close(&ws, CloseCode::ServerError);
-                JsValue::UNDEFINED
-            }
-        }
-    }
-
-    #[wasm_bindgen(js_name = webSocketClose)]
-    pub fn websocket_close(
-        &self,
-        ws: web_sys::WebSocket,
-        code: u16,
-        _reason: String,
-        _clean: bool,
-    ) -> JsValue {
-        let ws = WebSocket::from(ws);
-        // Answer the client's close frame (1005/1006 are not sendable codes), then
-        // announce the departure if nobody has yet.
-        let echo = match code {
-            1000..=1003 | 1007..=1014 | 3000..=4999 => code,
-            _ => 1000,
-        };
-        let _ = ws.close(Some(echo), Some("closing"));
-        self.room.depart(&ws, Gone::Closed);
-        self.after_departure()
-    }
-
-    #[wasm_bindgen(js_name = webSocketError)]
-    pub fn websocket_error(&self, ws: web_sys::WebSocket, error: JsValue) -> JsValue {
-        console_error!("room socket error: {error:?}");
-        self.room.depart(&WebSocket::from(ws), Gone::Closed);
-        self.after_departure()
-    }
-}
-
-impl RoomObject {
-    /// A socket left: when it was the last, the registry entry gets its grace period
-    /// (`Room::emptied`, which awaits an alarm write); otherwise nothing to wait for.
-    fn after_departure(&self) -> JsValue {
-        if !self.room.may_be_empty() {
-            return JsValue::UNDEFINED;
-        }
-        let room = Rc::clone(&self.room);
-        future_to_promise(async move {
-            room.emptied().await;
-            Ok(JsValue::UNDEFINED)
-        })
-        .into()
-    }
-}
-
-/// A frame as the runtime delivered it.
-pub(super) enum Frame {
-    Text(String),
-    /// A binary frame, by its length.
-    Binary(usize),
-}
-
 impl Room {
-    fn new(state: State, env: Env) -> Self {
+    pub(super) fn new(state: State, env: Env) -> Self {
         let config = Config::from_lookup(|k| string_binding(&env, k)).map_err(|e| e.to_string());
         for statement in SCHEMA {
             if let Err(e) = state.storage().sql().exec(statement, None) {
@@ -243,7 +121,7 @@ impl Room {
         }
     }
 
-    async fn fetch(&self, req: Request) -> Response {
+    pub(super) async fn fetch(&self, req: Request) -> Response {
         let path = req.path();
         let answer = match (req.method(), path.as_str()) {
             (Method::Get, CONNECT_PATH) => self.accept(&req).await,
@@ -345,7 +223,7 @@ impl Room {
 
     /// One client frame, handled without waiting for anything; `Some(token)`: a
     /// `refresh` frame, whose verification the caller awaits (`room_expiry`).
-    fn on_message(&self, ws: &WebSocket, frame: &Frame) -> Result<Option<String>> {
+    pub(super) fn on_message(&self, ws: &WebSocket, frame: &Frame) -> Result<Option<String>> {
         let config = self
             .config()
             .map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
@@ -474,7 +352,7 @@ impl Room {
 
     /// Takes the socket off the roster and, if it was its user's last connection, tells
     /// the rest of the room. Idempotent: the second call for a socket does nothing.
-    fn depart(&self, ws: &WebSocket, gone: Gone) {
+    pub(super) fn depart(&self, ws: &WebSocket, gone: Gone) {
         let Some(mut conn) = self.with_roster(|r| r.remove(ws)) else {
             return;
         };
@@ -495,7 +373,7 @@ impl Room {
 
 /// How a departing socket leaves.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Gone {
+pub(super) enum Gone {
     /// We are closing it: it stays listed by the runtime until the client answers.
     Closing,
     /// Its close (or error) event arrived and it has been closed: the runtime no longer
