@@ -21,6 +21,7 @@ use worker::{console_error, Env, Request, State, WebSocket};
 
 use super::room_object::{Gone, Room};
 use crate::room::protocol::CloseCode;
+use crate::room::state::Incoming;
 
 /// The `Room` class, as the runtime sees it.
 #[wasm_bindgen(js_name = Room)]
@@ -56,14 +57,15 @@ impl RoomObject {
     #[wasm_bindgen(js_name = webSocketMessage)]
     pub fn websocket_message(&self, ws: web_sys::WebSocket, message: JsValue) -> JsValue {
         let ws = WebSocket::from(ws);
-        let frame = match message.as_string() {
-            Some(text) => Frame::Text(text),
+        let text = message.as_string();
+        let frame = match &text {
+            Some(text) => Incoming::Text(text),
             // An ArrayBuffer: only its size matters (binary frames are refused).
-            None => {
-                Frame::Binary(worker::js_sys::ArrayBuffer::from(message).byte_length() as usize)
-            }
+            None => Incoming::Binary {
+                len: worker::js_sys::ArrayBuffer::from(message).byte_length() as usize,
+            },
         };
-        match self.room.on_message(&ws, &frame) {
+        match self.room.on_message(&ws, frame) {
             Ok(None) => JsValue::UNDEFINED,
             Ok(Some(token)) => {
                 let room = Rc::clone(&self.room);
@@ -126,11 +128,4 @@ impl RoomObject {
         })
         .into()
     }
-}
-
-/// A frame as the runtime delivered it.
-pub enum Frame {
-    Text(String),
-    /// A binary frame, by its length.
-    Binary(usize),
 }

@@ -28,7 +28,6 @@ use worker::{
 };
 
 use super::handoff::{Handoff, HANDOFF_HEADER};
-use super::room_binding::Frame;
 use super::room_control::{CONNECT_PATH, KICK_PATH, REVOKE_PATH, STATS_PATH};
 use super::room_history::MESSAGE_TABLE;
 use super::room_roster::{read_attachment, write_attachment, Roster};
@@ -223,7 +222,7 @@ impl Room {
 
     /// One client frame, handled without waiting for anything; `Some(token)`: a
     /// `refresh` frame, whose verification the caller awaits (`room_expiry`).
-    pub(super) fn on_message(&self, ws: &WebSocket, frame: &Frame) -> Result<Option<String>> {
+    pub(super) fn on_message(&self, ws: &WebSocket, frame: Incoming) -> Result<Option<String>> {
         let config = self
             .config()
             .map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
@@ -232,16 +231,14 @@ impl Room {
         // updates the bucket in memory; a refused one also writes it to the attachment,
         // so a flooder's state survives hibernation (`room_roster`).
         let now = now_millis();
-        let Some((conn, admission)) = self.with_roster(|r| r.admit(ws, &limits.rate, now)) else {
+        let Some((sender, admission)) = self.with_roster(|r| r.admit(ws, &limits.rate, now))?
+        else {
             // Not live: a frame that raced this socket's departure is dropped.
             return match read_attachment(ws) {
                 Some(c) if c.departed => Ok(None),
                 _ => Err(worker::Error::RustError("socket has no identity".into())),
             };
         };
-        if admission != Admission::Pass {
-            write_attachment(ws, &conn)?;
-        }
         match admission {
             Admission::Pass => {}
             Admission::Limited => return ws.send_with_str(state::rate_limited()).map(|()| None),
@@ -250,14 +247,10 @@ impl Room {
                 return Ok(None);
             }
         }
-        let incoming = match frame {
-            Frame::Text(text) => Incoming::Text(text),
-            &Frame::Binary(len) => Incoming::Binary { len },
-        };
-        match state::on_frame(incoming, &limits) {
+        match state::on_frame(frame, &limits) {
             Decision::Publish(data) => {
                 let seq = self.last_seq()? + 1;
-                let frame = state::message(seq, &conn.user, &data, now_millis());
+                let frame = state::message(seq, &sender, &data, now_millis());
                 self.store_message(seq, &frame, config.history_limit)?;
                 self.seq.set(Some(seq));
                 // Every live socket, from memory: per-recipient work on the hot path

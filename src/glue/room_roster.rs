@@ -23,6 +23,7 @@ use worker::wasm_bindgen::JsValue;
 use worker::WebSocket;
 
 use super::room_object::Live;
+use crate::room::protocol::Member;
 use crate::room::rate::{self, Admission, RatePolicy};
 use crate::room::state::Connection;
 
@@ -94,20 +95,27 @@ impl Roster {
         self.seats[seat].as_ref().map(|s| s.conn.clone())
     }
 
-    /// Takes one frame's token from the rate-limit bucket of `ws` (in memory only: the
-    /// caller writes the attachment when the frame is refused) and returns its identity
-    /// with the verdict; `None` when `ws` is not live.
+    /// Takes one frame's token from the rate-limit bucket of `ws` and returns the
+    /// sender with the verdict; `Ok(None)` when `ws` is not live. A passing frame
+    /// changes the bucket in memory only; a refused one also writes the attachment.
     pub fn admit(
         &mut self,
         ws: &WebSocket,
         policy: &RatePolicy,
         now_ms: u64,
-    ) -> Option<(Connection, Admission)> {
-        let seat = self.seat_of(ws)?;
-        let conn = &mut self.seats[seat].as_mut()?.conn;
+    ) -> worker::Result<Option<(Member, Admission)>> {
+        let Some(seat) = self.seat_of(ws) else {
+            return Ok(None);
+        };
+        let Some(Seat { conn, .. }) = self.seats[seat].as_mut() else {
+            return Ok(None);
+        };
         let (bucket, admission) = rate::admit(conn.rate, policy, now_ms);
         conn.rate = Some(bucket);
-        Some((conn.clone(), admission))
+        if admission != Admission::Pass {
+            write_attachment(ws, conn)?;
+        }
+        Ok(Some((conn.user.clone(), admission)))
     }
 
     /// Writes `conn` to the attachment of `ws` and to the roster.
