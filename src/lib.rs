@@ -14,12 +14,13 @@ pub mod glue;
 pub mod room;
 
 use serde_json::json;
+use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
 use worker::worker_sys::web_sys;
-use worker::{event, Context, Env, Method, Request, Response};
+use worker::{event, Env, Method, Request, Response};
 
 use crate::error::ApiError;
 use crate::glue::page::{self, Asset};
-use crate::glue::{admin, gate, http, jwks, login, tickets};
+use crate::glue::{admin, gate, http, jwks, login, run_to_first_wait, tickets};
 
 pub use crate::glue::login_limiter::LoginLimiter;
 pub use crate::glue::room_binding::RoomObject;
@@ -30,25 +31,28 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
-#[event(fetch)]
-async fn fetch(
-    req: web_sys::Request,
-    env: Env,
-    _ctx: Context,
-) -> worker::Result<web_sys::Response> {
-    let req = Request::from(http::without_cf(req));
-    Ok(match route(req, &env).await {
-        Ok(Answer::Passed(raw)) => raw,
-        Ok(Answer::Built(res)) => res.into(),
-        Err(e) => e.into_response().into(),
+/// The Worker's `fetch` handler. Exported by hand rather than with `#[event(fetch)]`,
+/// whose `async` export answers every request with a promise and runs it from the
+/// microtask queue: here a request that waits for nothing is answered directly, and the
+/// gate hands back the room's answer as the promise it already is
+/// (`glue::run_to_first_wait`).
+#[wasm_bindgen(js_name = fetch)]
+pub fn fetch(req: web_sys::Request, env: Env, _ctx: worker::worker_sys::Context) -> JsValue {
+    run_to_first_wait(async move {
+        let req = Request::from(http::without_cf(req));
+        match route(req, &env).await {
+            Ok(Answer::Passed(raw)) => raw,
+            Ok(Answer::Built(res)) => web_sys::Response::from(res).into(),
+            Err(e) => web_sys::Response::from(e.into_response()).into(),
+        }
     })
 }
 
-/// A handler's answer: built in Rust, or a Durable Object's response passed through
-/// as it is (the gate's 101 with its socket).
+/// A handler's answer: built in Rust, or a Durable Object's answer passed through as it
+/// is (the gate's 101 with its socket, as a promise of it).
 enum Answer {
     Built(Response),
-    Passed(web_sys::Response),
+    Passed(JsValue),
 }
 
 async fn route(req: Request, env: &Env) -> Result<Answer, ApiError> {
@@ -56,6 +60,9 @@ async fn route(req: Request, env: &Env) -> Result<Answer, ApiError> {
     if req.method() == Method::Get {
         if let Some(room) = path.strip_prefix("/ws/") {
             return gate::connect(req, env, room).await.map(Answer::Passed);
+        }
+        if path == "/ws" {
+            return Err(ApiError::InvalidRoom);
         }
     }
     api(req, env).await.map(Answer::Built)
@@ -78,9 +85,7 @@ async fn api(req: Request, env: &Env) -> Result<Response, ApiError> {
         (Method::Post, ["ws-ticket"]) => tickets::issue(req, env).await,
         (_, ["ws-ticket"]) => Err(ApiError::MethodNotAllowed("POST")),
         // The room is everything after `/ws/`, so `/ws/a/b` is the invalid room `a/b`.
-        (Method::Get, ["ws", room @ ..]) => {
-            Ok(gate::connect(req, env, &room.join("/")).await?.into())
-        }
+        // GET /ws/... never gets here (`route`).
         (_, ["ws", ..]) => Err(ApiError::MethodNotAllowed("GET")),
         (_, ["admin", rest @ ..]) => admin::route(req, env, rest).await,
         _ => Err(ApiError::NotFound(format!("no route for {path}"))),

@@ -11,7 +11,6 @@
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::web_sys;
 use worker::{js_sys, Env, Request};
 
@@ -34,7 +33,9 @@ pub const MAX_URL_BYTES: usize = MAX_TOKEN_BYTES + 2048;
 /// `Sec-WebSocket-Protocol`, `Origin`): a token plus framing.
 pub const MAX_HEADER_BYTES: usize = MAX_TOKEN_BYTES + 512;
 
-pub async fn connect(req: Request, env: &Env, room: &str) -> Result<web_sys::Response, ApiError> {
+/// Every check, then the room: the answer is the promise of the room's response (its 101
+/// with the socket, or the room's own refusal), passed on without waiting for it.
+pub async fn connect(req: Request, env: &Env, room: &str) -> Result<JsValue, ApiError> {
     if !is_valid_room_name(room) {
         return Err(ApiError::InvalidRoom);
     }
@@ -106,7 +107,7 @@ pub async fn connect(req: Request, env: &Env, room: &str) -> Result<web_sys::Res
     ) {
         return Err(ApiError::RoomForbidden);
     }
-    enter_room(env, room, identity, protocol, since).await
+    enter_room(env, room, identity, protocol, since)
 }
 
 /// The query parameters of a URL (none when it has no `?`).
@@ -141,22 +142,24 @@ fn check_origin(origin: Option<&str>, config: &Config) -> Result<(), ApiError> {
     }
 }
 
-async fn enter_room(
+/// Calls the room with the verified identity. Not `async`: the room's answer goes back to
+/// the client as it comes (no copy into a `worker::Response` and back, and no round
+/// through the Rust executor to wait for it). Only a failure to reach the room is
+/// turned into this API's 500 on the way.
+fn enter_room(
     env: &Env,
     room: &str,
     identity: Identity,
     protocol: Option<&'static str>,
     since: Option<u64>,
-) -> Result<web_sys::Response, ApiError> {
+) -> Result<JsValue, ApiError> {
     let handoff = Handoff {
         room: room.to_owned(),
         identity,
         protocol: protocol.map(str::to_owned),
         since,
     };
-    // Fresh headers, as a plain object: nothing the client sent reaches the room. The
-    // room's 101 goes back to the client as it is (no copy into a `worker::Response`
-    // and back).
+    // Fresh headers, as a plain object: nothing the client sent reaches the room.
     let headers = js_sys::Object::new();
     js_sys::Reflect::set(&headers, &"upgrade".into(), &"websocket".into())
         .map_err(worker::Error::from)?;
@@ -176,9 +179,21 @@ async fn enter_room(
         .get_by_name(room)?
         .into_rpc();
     let url = format!("https://room.internal{CONNECT_PATH}");
-    let promise = stub.fetch(&url, &init).map_err(worker::Error::from)?;
-    let answer = JsFuture::from(promise).await.map_err(worker::Error::from)?;
-    Ok(answer.unchecked_into())
+    let answer = stub.fetch(&url, &init).map_err(worker::Error::from)?;
+    Ok(ROOM_UNREACHABLE
+        .with(|handler| answer.catch_with(handler.as_ref().unchecked_ref()))
+        .into())
+}
+
+thread_local! {
+    /// Turns a failed call to a room (the object threw, or could not be reached) into
+    /// the API's JSON 500, as an error before the upgrade. One function per isolate,
+    /// attached to every upgrade's promise.
+    static ROOM_UNREACHABLE: Closure<dyn FnMut(JsValue) -> JsValue> =
+        Closure::new(|e: JsValue| -> JsValue {
+            let error = ApiError::from(worker::Error::from(e));
+            web_sys::Response::from(error.into_response()).into()
+        });
 }
 
 #[wasm_bindgen]
@@ -192,5 +207,13 @@ extern "C" {
         this: &RoomStub,
         url: &str,
         init: &web_sys::RequestInit,
-    ) -> Result<js_sys::Promise, JsValue>;
+    ) -> Result<RoomAnswer, JsValue>;
+
+    /// The promise of a room's response.
+    #[wasm_bindgen(extends = js_sys::Promise)]
+    type RoomAnswer;
+
+    /// `promise.catch(handler)`, with a plain JS function (one made once, above).
+    #[wasm_bindgen(method, js_name = catch)]
+    fn catch_with(this: &RoomAnswer, handler: &js_sys::Function) -> js_sys::Promise;
 }

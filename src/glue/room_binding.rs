@@ -8,7 +8,8 @@
 //! delivery in a 10-client room at 800 msg/s; README, Performance). Here a handler is
 //! synchronous and returns `undefined` when its work is done. Only the paths that must
 //! wait return a promise, which the runtime awaits just the same: a `refresh` frame
-//! (token verification) and the last socket leaving (an alarm write). The state lives
+//! (token verification), the last socket leaving (an alarm write), and an internal
+//! request that had to wait (`fetch`, through `run_to_first_wait`). The state lives
 //! behind an `Rc` so such a promise can own it.
 
 use std::rc::Rc;
@@ -20,6 +21,7 @@ use worker::worker_sys::{web_sys, DurableObjectState};
 use worker::{console_error, Env, Request, State, WebSocket};
 
 use super::room_object::{Gone, Room};
+use super::run_to_first_wait;
 use crate::room::protocol::CloseCode;
 use crate::room::state::Incoming;
 
@@ -38,11 +40,13 @@ impl RoomObject {
         }
     }
 
-    pub fn fetch(&self, req: web_sys::Request) -> Promise {
+    /// The Worker's internal requests; a socket is accepted without a promise unless
+    /// the room had to wait (its first socket registers it; an earlier alarm is written).
+    pub fn fetch(&self, req: web_sys::Request) -> JsValue {
         let room = Rc::clone(&self.room);
-        future_to_promise(async move {
+        run_to_first_wait(async move {
             let response = room.fetch(Request::from(req)).await;
-            Ok(web_sys::Response::from(response).into())
+            web_sys::Response::from(response).into()
         })
     }
 
