@@ -5,6 +5,7 @@
 //! the host. Secrets (`JWT_SECRET`, `ADMIN_TOKEN`) are not part of this type: they are read
 //! where they are used and never end up in a `Debug` print.
 
+use crate::auth::grants;
 use crate::auth::password::{DEFAULT_ITERATIONS, MAX_ITERATIONS, MIN_ITERATIONS};
 use crate::auth::throttle::ThrottlePolicy;
 use crate::auth::token::TokenPolicy;
@@ -35,6 +36,7 @@ pub mod keys {
     pub const RATE_LIMIT_BURST: &str = "RATE_LIMIT_BURST";
     pub const RATE_LIMIT_MAX_REJECTED: &str = "RATE_LIMIT_MAX_REJECTED";
     pub const MAX_CONNECTIONS_PER_ROOM: &str = "MAX_CONNECTIONS_PER_ROOM";
+    pub const PRESENCE_ROOMS: &str = "PRESENCE_ROOMS";
 }
 
 pub const DEFAULT_ISSUER: &str = "roomgate";
@@ -73,6 +75,8 @@ pub const MAX_RATE_LIMIT: u64 = 10_000;
 /// so the default stays well below it.
 pub const DEFAULT_MAX_CONNECTIONS_PER_ROOM: u64 = 1000;
 pub const MAX_MAX_CONNECTIONS_PER_ROOM: u64 = 32_768;
+/// Rooms that announce presence (`members` in `welcome`, `join` and `leave`): all.
+pub const DEFAULT_PRESENCE_ROOMS: &str = "*";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -92,6 +96,17 @@ pub struct Config {
     pub allowed_origins: Option<Vec<String>>,
     /// How many of its latest messages each room keeps (`room::history`).
     pub history_limit: u64,
+    /// Room-name patterns (as in a token's `rooms` claim) of the rooms that announce
+    /// presence; empty: none. Presence costs a frame to every other socket per join and
+    /// per leave, which a broadcast room (a live feed, a dashboard) has no use for.
+    pub presence_rooms: Vec<String>,
+}
+
+impl Config {
+    /// Whether `room` announces presence (`PRESENCE_ROOMS`).
+    pub fn presence_in(&self, room: &str) -> bool {
+        grants::allows(Some(&self.presence_rooms), room, false)
+    }
 }
 
 /// Non-secret keyring settings.
@@ -253,7 +268,43 @@ impl Config {
                 0,
                 MAX_HISTORY_LIMIT,
             )?,
+            presence_rooms: room_patterns(
+                keys::PRESENCE_ROOMS,
+                &text(keys::PRESENCE_ROOMS, DEFAULT_PRESENCE_ROOMS),
+            )?,
         })
+    }
+}
+
+/// A list of room-name patterns: a JSON array of strings (`[]` is none), or names
+/// separated by commas. Each is a room name, or a room-name prefix followed by `*`.
+fn room_patterns(key: &'static str, raw: &str) -> Result<Vec<String>, ConfigError> {
+    let list: Vec<String> = if raw.starts_with('[') {
+        serde_json::from_str(raw).map_err(|e| ConfigError {
+            key,
+            reason: format!("not a list of room-name patterns: {e}"),
+        })?
+    } else {
+        raw.split(',').map(str::to_owned).collect()
+    };
+    let list: Vec<String> = list
+        .iter()
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect();
+    match list
+        .iter()
+        .find(|p| !grants::valid_patterns(std::slice::from_ref(*p)))
+    {
+        Some(bad) => Err(ConfigError {
+            key,
+            reason: format!("{bad:?} is not a room name or a room-name prefix followed by *"),
+        }),
+        None if list.len() > grants::MAX_PATTERNS => Err(ConfigError {
+            key,
+            reason: format!("more than {} patterns", grants::MAX_PATTERNS),
+        }),
+        None => Ok(list),
     }
 }
 
@@ -387,10 +438,39 @@ mod tests {
             ("RATE_LIMIT_MAX_REJECTED", "0"),
             ("MAX_CONNECTIONS_PER_ROOM", "0"),
             ("MAX_CONNECTIONS_PER_ROOM", "32769"),
+            ("PRESENCE_ROOMS", "chat/*"),
+            ("PRESENCE_ROOMS", "lobby, a b"),
+            ("PRESENCE_ROOMS", "[\"lobby\""),
+            ("PRESENCE_ROOMS", "[1, 2]"),
+            ("PRESENCE_ROOMS", "*a"),
         ];
         for (key, value) in cases {
             let err = from(&[(key, value)]).unwrap_err();
             assert_eq!(err.key, key, "{key}={value}");
         }
+    }
+
+    #[test]
+    fn presence_rooms_every_room_by_default_some_or_none() {
+        let every = from(&[]).unwrap();
+        assert_eq!(every.presence_rooms, vec!["*".to_owned()]);
+        assert!(every.presence_in("lobby") && every.presence_in("feed-1"));
+
+        for value in ["chat-*, lobby", r#"["chat-*", "lobby"]"#] {
+            let some = from(&[("PRESENCE_ROOMS", value)]).unwrap();
+            assert_eq!(some.presence_rooms, vec!["chat-*", "lobby"], "{value}");
+            assert!(some.presence_in("chat-7") && some.presence_in("lobby"));
+            assert!(!some.presence_in("lobby-2") && !some.presence_in("feed"));
+        }
+
+        // `[]`: presence nowhere. An empty string is "unset", as for every key, so it
+        // keeps the default.
+        let none = from(&[("PRESENCE_ROOMS", "[]")]).unwrap();
+        assert!(none.presence_rooms.is_empty());
+        assert!(!none.presence_in("lobby"));
+        assert_eq!(
+            from(&[("PRESENCE_ROOMS", " ")]).unwrap().presence_rooms,
+            vec!["*"]
+        );
     }
 }

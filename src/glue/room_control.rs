@@ -88,7 +88,30 @@ async fn body<T: serde::de::DeserializeOwned>(mut req: Request) -> Result<T, Api
 /// itself (its alarm): a revoke in that time makes one call to it that closes nothing.
 pub const REGISTRY_GRACE_MS: u64 = 30_000;
 
+/// Durable counters in `room_meta`: `activations` (registry marks, see `room_registry`).
+/// (`seq` is stored there too, with a plain write, when no messages are kept.)
+const BUMP: &str = "INSERT INTO room_meta (key, value) VALUES (?1, 1)
+    ON CONFLICT(key) DO UPDATE SET value = value + 1
+    RETURNING value";
+
 impl Room {
+    /// Increments the durable counter `key` and returns its new value, in one
+    /// synchronous statement (no `await`: nothing can interleave with the caller).
+    pub(super) fn bump(&self, key: &str) -> worker::Result<u64> {
+        self.first_value(BUMP, vec![key.into()])?
+            .ok_or_else(|| worker::Error::RustError(format!("counter {key}: no row")))
+    }
+
+    /// The durable counter `key` (0 when never bumped).
+    pub(super) fn counter(&self, key: &str) -> worker::Result<u64> {
+        Ok(self
+            .first_value(
+                "SELECT value FROM room_meta WHERE key = ?1",
+                vec![key.into()],
+            )?
+            .unwrap_or(0))
+    }
+
     pub(super) async fn on_kick(&self, req: Request) -> Result<Response, ApiError> {
         let Kick { user_id } = body(req).await?;
         let live = self.live();

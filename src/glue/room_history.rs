@@ -66,6 +66,46 @@ struct FrameRow {
 }
 
 impl Room {
+    /// The room's latest `seq` (0 before its first message): the newest kept message's,
+    /// or the counter when messages are not kept (`HISTORY_LIMIT=0`) — whichever is
+    /// higher, so changing the limit either way never reuses a `seq` (see
+    /// `store_message`). Read once per instance; the room's messages go through it.
+    pub(super) fn last_seq(&self) -> worker::Result<u64> {
+        if let Some(seq) = self.seq.get() {
+            return Ok(seq);
+        }
+        let seq = self
+            .first_value(
+                "SELECT MAX(
+                    COALESCE((SELECT value FROM room_meta WHERE key = 'seq'), 0),
+                    COALESCE((SELECT MAX(seq) FROM message), 0)
+                ) AS value",
+                vec![],
+            )?
+            .unwrap_or(0);
+        self.seq.set(Some(seq));
+        Ok(seq)
+    }
+
+    /// The integer column `value` of the first row `query` returns (`None`: no row).
+    pub(super) fn first_value(
+        &self,
+        query: &str,
+        args: Vec<SqlStorageValue>,
+    ) -> worker::Result<Option<u64>> {
+        #[derive(Deserialize)]
+        struct Row {
+            value: i64,
+        }
+        let rows: Vec<Row> = self.state.storage().sql().exec(query, args)?.to_array()?;
+        rows.first()
+            .map(|r| {
+                u64::try_from(r.value)
+                    .map_err(|_| worker::Error::RustError(format!("negative value: {query}")))
+            })
+            .transpose()
+    }
+
     /// Records message `seq`: keeps `frame` and drops what falls outside the last
     /// `limit`. The kept row is also the durable record of the `seq` (the newest row is
     /// never trimmed while `limit` ≥ 1), so a message costs one write and one trim; with

@@ -19,12 +19,10 @@
 
 use std::cell::{Cell, RefCell};
 
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use worker::{
-    console_error, Env, Method, Request, Response, Result, SqlStorageValue, State, WebSocket,
-    WebSocketPair,
+    console_error, Env, Method, Request, Response, Result, State, WebSocket, WebSocketPair,
 };
 
 use super::handoff::{Handoff, HANDOFF_HEADER};
@@ -38,7 +36,7 @@ use crate::error::ApiError;
 use crate::room::expiry::ExpiryPolicy;
 use crate::room::protocol::{CloseCode, Member, PING, PONG};
 use crate::room::rate::Admission;
-use crate::room::state::{self, Connection, Decision, Incoming};
+use crate::room::state::{self, Connection, Decision, Incoming, Presence};
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS room_meta (
@@ -60,12 +58,6 @@ const SCHEMA: &[&str] = &[
     )",
     MESSAGE_TABLE,
 ];
-/// Durable counters in `room_meta`: `activations` (registry marks, see `room_registry`).
-/// (`seq` is stored there too, with a plain write, when no messages are kept.)
-const BUMP: &str = "INSERT INTO room_meta (key, value) VALUES (?1, 1)
-    ON CONFLICT(key) DO UPDATE SET value = value + 1
-    RETURNING value";
-
 /// The object's state; the runtime reaches it through `room_binding::RoomObject`.
 pub struct Room {
     pub(super) state: State,
@@ -84,12 +76,15 @@ pub struct Room {
     /// per instance, then kept in step.
     roster: RefCell<Option<Roster>>,
     /// The durable `seq`, once read in this instance. Only this instance writes it.
-    seq: Cell<Option<u64>>,
+    pub(super) seq: Cell<Option<u64>>,
     /// The alarm this instance set and that has not fired yet (unix ms), if any: a new
     /// deadline after it needs no storage write, that alarm reschedules (`room_expiry`).
     pub(super) alarm_at: Cell<Option<u64>>,
     /// The room's revocations (`room_control`), once read in this instance.
     pub(super) revoked: RefCell<Option<Vec<crate::auth::revocation::Revocation>>>,
+    /// Whether this room announces presence (`PRESENCE_ROOMS`), once its name is known
+    /// in this instance.
+    presence: Cell<Option<Presence>>,
 }
 
 impl Room {
@@ -117,6 +112,7 @@ impl Room {
             seq: Cell::new(None),
             alarm_at: Cell::new(None),
             revoked: RefCell::new(None),
+            presence: Cell::new(None),
         }
     }
 
@@ -194,7 +190,14 @@ impl Room {
         self.with_roster(|r| r.insert(pair.server.clone(), conn.clone()));
 
         let last_seq = self.last_seq()?;
-        let joined = state::join(&handoff.room, &conn, &others.connections, last_seq);
+        let presence = self.presence(Some(&handoff.room));
+        let joined = state::join(
+            &handoff.room,
+            &conn,
+            &others.connections,
+            last_seq,
+            presence,
+        );
         pair.server.send_with_str(&joined.welcome)?;
         if let Some(since) = handoff.since {
             self.replay(&pair.server, since, last_seq)?;
@@ -265,59 +268,6 @@ impl Room {
         Ok(None)
     }
 
-    /// Increments the durable counter `key` and returns its new value, in one
-    /// synchronous statement (no `await`: nothing can interleave with the caller).
-    pub(super) fn bump(&self, key: &str) -> Result<u64> {
-        self.first_value(BUMP, vec![key.into()])?
-            .ok_or_else(|| worker::Error::RustError(format!("counter {key}: no row")))
-    }
-
-    /// The durable counter `key` (0 when never bumped).
-    pub(super) fn counter(&self, key: &str) -> Result<u64> {
-        Ok(self
-            .first_value(
-                "SELECT value FROM room_meta WHERE key = ?1",
-                vec![key.into()],
-            )?
-            .unwrap_or(0))
-    }
-
-    /// The room's latest `seq` (0 before its first message): the newest kept message's,
-    /// or the counter when messages are not kept (`HISTORY_LIMIT=0`) — whichever is
-    /// higher, so changing the limit either way never reuses a `seq` (see
-    /// `store_message`). Read once per instance; the room's messages go through it.
-    pub(super) fn last_seq(&self) -> Result<u64> {
-        if let Some(seq) = self.seq.get() {
-            return Ok(seq);
-        }
-        let seq = self
-            .first_value(
-                "SELECT MAX(
-                    COALESCE((SELECT value FROM room_meta WHERE key = 'seq'), 0),
-                    COALESCE((SELECT MAX(seq) FROM message), 0)
-                ) AS value",
-                vec![],
-            )?
-            .unwrap_or(0);
-        self.seq.set(Some(seq));
-        Ok(seq)
-    }
-
-    /// The integer column `value` of the first row `query` returns (`None`: no row).
-    fn first_value(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<Option<u64>> {
-        #[derive(Deserialize)]
-        struct Row {
-            value: i64,
-        }
-        let rows: Vec<Row> = self.state.storage().sql().exec(query, args)?.to_array()?;
-        rows.first()
-            .map(|r| {
-                u64::try_from(r.value)
-                    .map_err(|_| worker::Error::RustError(format!("negative value: {query}")))
-            })
-            .transpose()
-    }
-
     /// Runs `f` on the roster, reading it from the attachments first if this instance
     /// has not yet.
     pub(super) fn with_roster<R>(&self, f: impl FnOnce(&mut Roster) -> R) -> R {
@@ -357,10 +307,35 @@ impl Room {
                 console_error!("room depart: {e}");
             }
         }
+        if self.presence(None) == Presence::Silent {
+            return;
+        }
         let remaining = self.live();
-        if let Some(frame) = state::leave(&conn, &remaining.connections) {
+        if let Some(frame) = state::leave(&conn, &remaining.connections, Presence::Announced) {
             broadcast(&remaining.sockets, &frame);
         }
+    }
+
+    /// Whether this room announces presence: from `room` (its name, known on a connect)
+    /// or the name it stored when it was first entered. A room that cannot tell (no name
+    /// stored, configuration unusable) announces, as every room does by default.
+    fn presence(&self, room: Option<&str>) -> Presence {
+        if let Some(known) = self.presence.get() {
+            return known;
+        }
+        let Ok(config) = self.config() else {
+            return Presence::Announced;
+        };
+        let Some(name) = room.map(str::to_owned).or_else(|| self.name()) else {
+            return Presence::Announced;
+        };
+        let presence = if config.presence_in(&name) {
+            Presence::Announced
+        } else {
+            Presence::Silent
+        };
+        self.presence.set(Some(presence));
+        presence
     }
 }
 

@@ -35,7 +35,9 @@ pub enum ServerFrame<'a> {
     Welcome {
         room: &'a str,
         user: &'a Member,
-        members: &'a [Member],
+        /// Absent in a room without presence (`PRESENCE_ROOMS`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        members: Option<&'a [Member]>,
         expires_at: u64,
         /// The room's latest `seq` (0 before its first message).
         last_seq: u64,
@@ -462,7 +464,7 @@ mod tests {
                 ServerFrame::Welcome {
                     room: "lobby",
                     user: &alice,
-                    members: std::slice::from_ref(&alice),
+                    members: Some(std::slice::from_ref(&alice)),
                     expires_at: 99,
                     last_seq: 7,
                 },

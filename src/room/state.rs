@@ -131,28 +131,46 @@ pub fn members<'a>(connections: impl IntoIterator<Item = &'a Connection>) -> Vec
     out
 }
 
+/// Whether a room tells its members about each other (`PRESENCE_ROOMS`): `members` in
+/// `welcome`, `join` and `leave`. A silent room sends none of them, which saves a frame
+/// to every other socket per join and per leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    Announced,
+    Silent,
+}
+
 /// A connection was accepted into `room`, where `others` were already connected and the
 /// latest message is `last_seq`.
-pub fn join(room: &str, new: &Connection, others: &[Connection], last_seq: u64) -> Joined {
-    let everyone = members(others.iter().chain(std::iter::once(new)));
+pub fn join(
+    room: &str,
+    new: &Connection,
+    others: &[Connection],
+    last_seq: u64,
+    presence: Presence,
+) -> Joined {
+    let announced = presence == Presence::Announced;
+    let everyone = announced.then(|| members(others.iter().chain(std::iter::once(new))));
     let welcome = ServerFrame::Welcome {
         room,
         user: &new.user,
-        members: &everyone,
+        members: everyone.as_deref(),
         expires_at: new.exp,
         last_seq,
     }
     .to_json();
     let first_of_user = !others.iter().any(|c| c.user.id == new.user.id);
-    let announce = first_of_user.then(|| ServerFrame::Join { user: &new.user }.to_json());
+    let announce =
+        (announced && first_of_user).then(|| ServerFrame::Join { user: &new.user }.to_json());
     Joined { welcome, announce }
 }
 
 /// A connection went away; `remaining` are the connections still open. Returns the
 /// `leave` frame for them when that was the user's last connection.
-pub fn leave(gone: &Connection, remaining: &[Connection]) -> Option<String> {
+pub fn leave(gone: &Connection, remaining: &[Connection], presence: Presence) -> Option<String> {
     let still_here = remaining.iter().any(|c| c.user.id == gone.user.id);
-    (!still_here).then(|| ServerFrame::Leave { user: &gone.user }.to_json())
+    (presence == Presence::Announced && !still_here)
+        .then(|| ServerFrame::Leave { user: &gone.user }.to_json())
 }
 
 /// Decides what one client frame means. Never affects anyone but the sender unless the
@@ -257,7 +275,7 @@ pub(crate) mod tests {
     #[test]
     fn first_connection_welcomes_and_announces() {
         let alice = conn("c1", "u1", "Alice");
-        let j = join("lobby", &alice, &[], 0);
+        let j = join("lobby", &alice, &[], 0, Presence::Announced);
         let w = json(&j.welcome);
         assert_eq!(w["last_seq"], 0);
         assert_eq!(w["type"], "welcome");
@@ -276,7 +294,13 @@ pub(crate) mod tests {
         let a1 = conn("c1", "u1", "Alice");
         let b = conn("c2", "u2", "Bob");
         let a2 = conn("c3", "u1", "Alice");
-        let j = join("lobby", &a2, &[a1.clone(), b.clone()], 41);
+        let j = join(
+            "lobby",
+            &a2,
+            &[a1.clone(), b.clone()],
+            41,
+            Presence::Announced,
+        );
         assert_eq!(j.announce, None);
         let w = json(&j.welcome);
         assert_eq!(w["last_seq"], 41);
@@ -294,13 +318,34 @@ pub(crate) mod tests {
         let a1 = conn("c1", "u1", "Alice");
         let a2 = conn("c3", "u1", "Alice");
         let b = conn("c2", "u2", "Bob");
-        assert_eq!(leave(&a1, &[a2.clone(), b.clone()]), None);
-        let frame = leave(&a2, std::slice::from_ref(&b)).unwrap();
+        assert_eq!(
+            leave(&a1, &[a2.clone(), b.clone()], Presence::Announced),
+            None
+        );
+        let frame = leave(&a2, std::slice::from_ref(&b), Presence::Announced).unwrap();
         assert_eq!(
             json(&frame),
             json(r#"{"type":"leave","user":{"id":"u1","name":"Alice"}}"#)
         );
-        assert!(leave(&b, &[]).is_some());
+        assert!(leave(&b, &[], Presence::Announced).is_some());
+    }
+
+    #[test]
+    fn a_silent_room_lists_and_announces_nobody() {
+        let a1 = conn("c1", "u1", "Alice");
+        let b = conn("c2", "u2", "Bob");
+        let j = join("feed", &b, std::slice::from_ref(&a1), 9, Presence::Silent);
+        assert_eq!(j.announce, None);
+        let w = json(&j.welcome);
+        assert_eq!(w.get("members"), None);
+        // Everything else in the welcome is as in any room.
+        assert_eq!(w["type"], "welcome");
+        assert_eq!(w["room"], "feed");
+        assert_eq!(w["user"]["id"], "u2");
+        assert_eq!(w["last_seq"], 9);
+        assert_eq!(w["expires_at"], 1_900_000_000u64);
+        assert_eq!(leave(&b, std::slice::from_ref(&a1), Presence::Silent), None);
+        assert_eq!(leave(&a1, &[], Presence::Silent), None);
     }
 
     #[test]
