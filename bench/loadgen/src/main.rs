@@ -22,7 +22,7 @@ use std::time::Duration;
 use target::{Kind, Running, Secrets};
 
 const USAGE: &str =
-    "usage: roomgate-bench [--quick] [--targets roomgate,js-reference,js-bare,native]
+    "usage: roomgate-bench [--quick] [--targets roomgate,roomgate-no-presence,js-reference,js-bare,native]
        [--scenarios upgrades,fanout,cpu,login,size] [--n 10,100,1000] [--reps N]
        [--k N] [--upgrade-rate R] [--closed-secs S] [--warmup-secs S] [--step-secs S]
        [--start-rate R] [--cpu-n N] [--cpu-rate R] [--login-secs S]
@@ -666,6 +666,7 @@ async fn bench_target(ctx: &Ctx, kind: Kind) -> Value {
     let c = &ctx.cfg;
     let name = kind.name();
     let mut out = json!({});
+    let has = |c: &Config, s: &str| has(c, s) && kind.measures(s);
     let needs_server = ["upgrades", "fanout", "cpu", "login"]
         .iter()
         .any(|s| has(c, s));
@@ -770,7 +771,7 @@ fn markdown(results: &Value) -> String {
     md.push_str(&report::table(
         "1. Upgrades",
         &format!(
-            "(a) {} upgrades scheduled open loop at {}/s, room up-<i % 50>, valid token; latency = TCP connect start → 101. (b) closed loop, {} in flight, {} s. (c) the same with wrongly signed tokens: each answer must be 401 invalid_token.",
+            "(a) {} upgrades scheduled open loop at {}/s, room up-<i % 50>, valid token; latency = TCP connect start → 101. (b) closed loop, {} in flight, {} s. (c) the same with wrongly signed tokens: each answer must be 401 invalid_token. roomgate-no-presence: roomgate with `PRESENCE_ROOMS = []` (no `members`, `join` or `leave`; js-reference has no presence either), measured on upgrades only.",
             s(&c["upgrade_k"]), s(&c["upgrade_rate"]), s(&c["closed_in_flight"]), s(&c["closed_secs"])
         ),
         &targets,

@@ -132,24 +132,32 @@ pub fn table(
         .iter()
         .find(|(n, _)| *n == "js-reference")
         .map(|(_, v)| *v);
+    // A target that does not measure this section (roomgate-no-presence: upgrades only)
+    // gets no column; one that failed keeps its column of "—".
+    let targets: Vec<&(&str, &Value)> = targets
+        .iter()
+        .filter(|(_, v)| {
+            v.get("error").is_some() || rows.iter().any(|(_, p, _)| v.pointer(p).is_some())
+        })
+        .collect();
     let mut s = format!("### {title}\n\n");
     if !note.is_empty() {
         s.push_str(note);
         s.push_str("\n\n");
     }
     s.push_str("| |");
-    for (name, _) in targets {
+    for (name, _) in &targets {
         s.push_str(&format!(" {name} |"));
     }
     s.push_str("\n|---|");
-    for _ in targets {
+    for _ in &targets {
         s.push_str("---|");
     }
     s.push('\n');
     for (label, pointer, decimals) in rows {
         s.push_str(&format!("| {label} |"));
         let r = reference.and_then(|r| r.pointer(pointer));
-        for (_, v) in targets {
+        for (_, v) in &targets {
             s.push_str(&format!(" {} |", cell(v.pointer(pointer), r, *decimals)));
         }
         s.push('\n');
@@ -179,5 +187,38 @@ mod tests {
         assert_eq!(cell(Some(&json!(3)), None, 0), "3");
         assert_eq!(cell(Some(&json!("n/a")), Some(&r), 0), "n/a");
         assert_eq!(cell(None, Some(&r), 0), "—");
+    }
+
+    #[test]
+    fn a_target_without_the_section_gets_no_column_a_failed_one_does() {
+        let measured = json!({"upgrades": {"rate": 5}, "login": {"rate": 3}});
+        let upgrades_only = json!({"upgrades": {"rate": 7}});
+        let failed = json!({"error": "did not start"});
+        let targets = [
+            ("js-reference", &measured),
+            ("roomgate-no-presence", &upgrades_only),
+            ("js-bare", &failed),
+        ];
+        let login = table(
+            "Login",
+            "",
+            &targets,
+            &[("logins/s".into(), "/login/rate".into(), 0)],
+        );
+        assert!(login.contains("| | js-reference | js-bare |\n"), "{login}");
+        let upgrades = table(
+            "Upgrades",
+            "",
+            &targets,
+            &[("upgrades/s".into(), "/upgrades/rate".into(), 0)],
+        );
+        assert!(
+            upgrades.contains("| | js-reference | roomgate-no-presence | js-bare |\n"),
+            "{upgrades}"
+        );
+        assert!(
+            upgrades.contains("| upgrades/s | 5 (×1.00) | 7 (×1.40) | — |"),
+            "{upgrades}"
+        );
     }
 }

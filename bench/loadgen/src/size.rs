@@ -71,7 +71,7 @@ pub fn wrangler_main(root: &Path, toml_rel: &str) -> Result<String, String> {
 /// script, the native server's binary.
 pub fn artefacts(root: &Path, kind: Kind) -> Vec<Result<FileSize, String>> {
     match kind {
-        Kind::Roomgate => vec![
+        Kind::Roomgate | Kind::RoomgateNoPresence => vec![
             measure_file(root, "build/index_bg.wasm"),
             measure_file(root, "build/index.js"),
         ],

@@ -15,13 +15,18 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     Roomgate,
+    /// roomgate with presence off in every room (`PRESENCE_ROOMS = []`): the same job as
+    /// js-reference, which has no presence. Upgrades only: presence changes nothing else
+    /// the benchmark measures (fan-out frames, logins, the artefact).
+    RoomgateNoPresence,
     JsReference,
     JsBare,
     Native,
 }
 
-pub const ALL: [Kind; 4] = [
+pub const ALL: [Kind; 5] = [
     Kind::Roomgate,
+    Kind::RoomgateNoPresence,
     Kind::JsReference,
     Kind::JsBare,
     Kind::Native,
@@ -31,6 +36,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Roomgate => "roomgate",
+            Kind::RoomgateNoPresence => "roomgate-no-presence",
             Kind::JsReference => "js-reference",
             Kind::JsBare => "js-bare",
             Kind::Native => "native",
@@ -51,10 +57,21 @@ impl Kind {
         matches!(self, Kind::Roomgate | Kind::JsReference)
     }
 
+    /// Is it a roomgate build (the repository's, or `ROOMGATE_BENCH_CONFIG`'s)?
+    pub fn is_roomgate(self) -> bool {
+        matches!(self, Kind::Roomgate | Kind::RoomgateNoPresence)
+    }
+
+    /// Is `scenario` measured for it? Every one, except for the presence-off variant of
+    /// roomgate, which only differs from roomgate on upgrades.
+    pub fn measures(self, scenario: &str) -> bool {
+        self != Kind::RoomgateNoPresence || scenario == "upgrades"
+    }
+
     /// The wrangler.toml of a workerd target, relative to the repository root.
     pub fn wrangler_toml(self) -> Option<&'static str> {
         match self {
-            Kind::Roomgate => Some("wrangler.toml"),
+            Kind::Roomgate | Kind::RoomgateNoPresence => Some("wrangler.toml"),
             Kind::JsReference => Some("bench/targets/js-reference/wrangler.toml"),
             Kind::JsBare => Some("bench/targets/js-bare/wrangler.toml"),
             Kind::Native => None,
@@ -121,7 +138,10 @@ fn start_command(kind: Kind, root: &Path, secrets: &Secrets, state: &Path) -> Co
                 vars.insert(k.into(), serde_json::Value::String(v.into()));
             };
             match kind {
-                Kind::Roomgate => {
+                Kind::Roomgate | Kind::RoomgateNoPresence => {
+                    if kind == Kind::RoomgateNoPresence {
+                        set("PRESENCE_ROOMS", "[]");
+                    }
                     set("JWT_SECRET", &secrets.jwt_secret);
                     set("ADMIN_TOKEN", &secrets.admin_token);
                     // roomgate's limits must not refuse benchmark traffic (the limiter
@@ -137,7 +157,7 @@ fn start_command(kind: Kind, root: &Path, secrets: &Secrets, state: &Path) -> Co
                 _ => {}
             }
             let mut opts = serde_json::json!({ "stateDir": state, "vars": vars });
-            if kind != Kind::Roomgate {
+            if !kind.is_roomgate() {
                 opts["config"] = kind.wrangler_toml().unwrap().into();
             } else if let Ok(config) = std::env::var(ROOMGATE_CONFIG_ENV) {
                 // A/B runs: another roomgate build (a copy of build/ next to a
