@@ -82,11 +82,21 @@ pub fn bearer_token(authorization: Option<&str>) -> Option<&str> {
 /// every read, which was about 5 % of an upgrade's CPU time (bench/README.md), and
 /// roomgate never uses it. An own property shadows the prototype's getter.
 pub fn without_cf(req: web_sys::Request) -> web_sys::Request {
-    let absent = js_sys::Object::new();
-    // Writable and configurable: any code that wants a `cf` of its own can still set it.
-    for key in ["writable", "configurable"] {
-        let _ = js_sys::Reflect::set(&absent, &key.into(), &JsValue::TRUE);
-    }
-    let _ = js_sys::Reflect::define_property(&req, &"cf".into(), &absent);
+    NO_CF.with(|(key, absent)| {
+        let _ = js_sys::Reflect::define_property(&req, key, absent);
+    });
     req
+}
+
+thread_local! {
+    /// `"cf"` and the descriptor that shadows it, made once per isolate (a string or an
+    /// object made from Rust is a crossing each).
+    static NO_CF: (JsValue, js_sys::Object) = {
+        let absent = js_sys::Object::new();
+        // Writable and configurable: code that wants a `cf` of its own can still set it.
+        for key in ["writable", "configurable"] {
+            let _ = js_sys::Reflect::set(&absent, &key.into(), &JsValue::TRUE);
+        }
+        (JsValue::from_str("cf"), absent)
+    };
 }

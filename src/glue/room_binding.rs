@@ -20,6 +20,7 @@ use worker::wasm_bindgen_futures::future_to_promise;
 use worker::worker_sys::{web_sys, DurableObjectState};
 use worker::{console_error, Env, Request, State, WebSocket};
 
+use super::http::without_cf;
 use super::room_object::{Gone, Room};
 use super::run_to_first_wait;
 use crate::room::protocol::CloseCode;
@@ -45,7 +46,7 @@ impl RoomObject {
     pub fn fetch(&self, req: web_sys::Request) -> JsValue {
         let room = Rc::clone(&self.room);
         run_to_first_wait(async move {
-            let response = room.fetch(Request::from(req)).await;
+            let response = room.fetch(Request::from(without_cf(req))).await;
             web_sys::Response::from(response).into()
         })
     }
