@@ -5,9 +5,10 @@
 //! **How eviction is shown.** Neither Miniflare nor workerd offers a way to force an
 //! eviction from outside. workerd evicts a Durable Object after 10 s without events, and
 //! one whose sockets are all hibernatable is then hibernated (workerd PR #1138, "Evict
-//! actors after 10 sec inactivity"). So the test goes quiet for [`IDLE`] (longer than
-//! that), and observes the eviction through the admin stats' `instance` (random per
-//! in-memory instance): a different instance answers after the idle period. Then it
+//! actors after 10 sec inactivity"). So the test goes quiet for `EVICTION_IDLE` (longer
+//! than that), and observes the eviction through the admin stats' `instance` (random per
+//! in-memory instance, `Server::room_instance`): a different instance answers after the
+//! idle period. Then it
 //! checks that presence, ordering, keep-alive and history carry on from the sockets'
 //! attachments and storage alone. What survives a restart of the
 //! whole runtime (`seq` and history; every socket is dropped) is tested in
@@ -18,19 +19,7 @@
 mod common;
 use common::*;
 
-use std::time::Duration;
-
 use serde_json::json;
-
-/// The `instance` the room's admin stats report (random per in-memory instance).
-async fn instance_of(s: &Server, room: &str) -> String {
-    let stats = s.room_stats(room, Some(ADMIN_TOKEN)).await;
-    assert_eq!(stats.status, 200, "{}", stats.text);
-    stats.json["instance"].as_str().unwrap().to_owned()
-}
-
-/// Longer than workerd's 10 s inactivity eviction.
-const IDLE: Duration = Duration::from_secs(13);
 
 #[tokio::test]
 async fn room_carries_on_after_an_idle_period_long_enough_to_evict_it() {
@@ -46,9 +35,9 @@ async fn room_carries_on_after_an_idle_period_long_enough_to_evict_it() {
 
     // The room reports which in-memory instance answered: after the idle period a new
     // one answers, so the object really was evicted while its sockets stayed open.
-    let before = instance_of(s, room).await;
-    tokio::time::sleep(IDLE).await;
-    let after = instance_of(s, room).await;
+    let before = s.room_instance(room).await;
+    tokio::time::sleep(EVICTION_IDLE).await;
+    let after = s.room_instance(room).await;
     assert_ne!(before, after, "the room was not evicted while idle");
 
     // Keep-alive first: the exact ping is answered by the runtime, asleep or not.
@@ -72,7 +61,7 @@ async fn room_carries_on_after_an_idle_period_long_enough_to_evict_it() {
     assert_eq!(welcome["last_seq"], second["seq"]);
     assert_eq!(a.recv_type("join").await["user"]["id"], "hib-c");
 
-    tokio::time::sleep(IDLE).await;
+    tokio::time::sleep(EVICTION_IDLE).await;
 
     // One of B's two sockets goes: no leave. The other goes: one leave.
     b2.close().await;

@@ -12,7 +12,6 @@ mod common;
 use common::*;
 
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use serde_json::json;
 
@@ -21,9 +20,6 @@ fn chat_presence_only() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| Server::start(&[("PRESENCE_ROOMS", r#"["chat-*"]"#)]))
 }
-
-/// Longer than workerd's 10 s inactivity eviction (`tests/hibernation.rs`).
-const IDLE: Duration = Duration::from_secs(13);
 
 #[tokio::test]
 async fn a_room_outside_presence_rooms_lists_and_announces_nobody() {
@@ -77,14 +73,13 @@ async fn a_silent_room_stays_silent_after_eviction() {
     let (b, _) = s.join_welcomed(room, &token_for("evict-b", "B")).await;
     a.expect_silence().await;
 
-    let instance = |s: &'static Server| async move {
-        let stats = s.room_stats(room, Some(ADMIN_TOKEN)).await;
-        assert_eq!(stats.status, 200, "{}", stats.text);
-        stats.json["instance"].as_str().unwrap().to_owned()
-    };
-    let before = instance(s).await;
-    tokio::time::sleep(IDLE).await;
-    assert_ne!(instance(s).await, before, "the room was not evicted");
+    let before = s.room_instance(room).await;
+    tokio::time::sleep(EVICTION_IDLE).await;
+    assert_ne!(
+        s.room_instance(room).await,
+        before,
+        "the room was not evicted"
+    );
 
     // The new instance's first socket event is this close: no `leave` for A.
     b.close().await;

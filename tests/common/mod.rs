@@ -35,6 +35,9 @@ pub const ADMIN_TOKEN: &str = "e2e-test-admin-token";
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to listen for a frame that must NOT arrive.
 pub const QUIET_PERIOD: Duration = Duration::from_millis(400);
+/// Longer than workerd's 10 s inactivity eviction of a Durable Object (see
+/// `tests/hibernation.rs` for how an eviction is shown).
+pub const EVICTION_IDLE: Duration = Duration::from_secs(13);
 
 /// Dev-style users every runtime is seeded with: (username, password, display name).
 pub const USERS: &[(&str, &str, &str)] = &[
@@ -256,6 +259,14 @@ impl Server {
             req = req.bearer_auth(t);
         }
         Reply::from(req.send().await.unwrap()).await
+    }
+
+    /// The random id of the in-memory instance of `room` that answers its admin stats: a
+    /// different one after an eviction.
+    pub async fn room_instance(&self, room: &str) -> String {
+        let stats = self.room_stats(room, Some(ADMIN_TOKEN)).await;
+        assert_eq!(stats.status, 200, "{}", stats.text);
+        stats.json["instance"].as_str().unwrap().to_owned()
     }
 
     /// `POST /login` with a JSON body.
