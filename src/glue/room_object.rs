@@ -307,11 +307,13 @@ impl Room {
                 console_error!("room depart: {e}");
             }
         }
-        if self.presence(None) == Presence::Silent {
+        let presence = self.presence(None);
+        if presence == Presence::Silent {
+            // Nothing to announce: the remaining sockets need not even be listed.
             return;
         }
         let remaining = self.live();
-        if let Some(frame) = state::leave(&conn, &remaining.connections, Presence::Announced) {
+        if let Some(frame) = state::leave(&conn, &remaining.connections, presence) {
             broadcast(&remaining.sockets, &frame);
         }
     }

@@ -666,10 +666,11 @@ async fn bench_target(ctx: &Ctx, kind: Kind) -> Value {
     let c = &ctx.cfg;
     let name = kind.name();
     let mut out = json!({});
-    let has = |c: &Config, s: &str| has(c, s) && kind.measures(s);
+    // The scenarios asked for that this target measures.
+    let runs = |s: &str| has(c, s) && kind.measures(s);
     let needs_server = ["upgrades", "fanout", "cpu", "login"]
         .iter()
-        .any(|s| has(c, s));
+        .any(|s| runs(s));
     if needs_server {
         say!("{name}: starting");
         let log = ctx.logs.join(format!("{name}.log"));
@@ -688,16 +689,16 @@ async fn bench_target(ctx: &Ctx, kind: Kind) -> Value {
                 out["server"] =
                     json!({ "url": t.url, "server_pid": t.server_pid, "pid_source": t.pid_source });
                 out["warm_up"] = warm_up(ctx, &t).await;
-                if has(c, "upgrades") {
+                if runs("upgrades") {
                     out["upgrades"] = scenario_upgrades(ctx, &t).await;
                 }
-                if has(c, "fanout") {
+                if runs("fanout") {
                     out["fanout"] = scenario_fanout(ctx, &t).await;
                 }
-                if has(c, "cpu") {
+                if runs("cpu") {
                     out["cpu"] = scenario_cpu(ctx, &t).await;
                 }
-                if has(c, "login") {
+                if runs("login") {
                     out["login"] = scenario_login(ctx, &t).await;
                 }
                 out["server"]["alive_at_end"] = json!(t.alive());
@@ -706,7 +707,7 @@ async fn bench_target(ctx: &Ctx, kind: Kind) -> Value {
             }
         }
     }
-    if has(c, "size") {
+    if runs("size") {
         out["size"] = scenario_size(ctx, kind).await;
     }
     out
