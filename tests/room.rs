@@ -292,14 +292,21 @@ async fn ten_members_publishing_concurrently_see_one_gap_free_order() {
                     ));
                 }
                 c.expect_silence().await;
-                c.close().await;
-                got
+                (got, c)
             })
         })
         .collect();
+    // Nobody closes before every client has listened for its silence: a close is a
+    // `leave` for the others, and a client can be well behind another one under load.
     let mut seen = Vec::new();
+    let mut done = Vec::new();
     for t in tasks {
-        seen.push(t.await.unwrap());
+        let (got, c) = t.await.unwrap();
+        seen.push(got);
+        done.push(c);
+    }
+    for c in done {
+        c.close().await;
     }
 
     let first = &seen[0];
