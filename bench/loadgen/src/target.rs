@@ -112,6 +112,10 @@ pub struct Running {
     pub server_pid: i32,
     /// How the server pid was found ("reported", "found in /proc", "own pid").
     pub pid_source: &'static str,
+    /// The server's open descriptors at rest after the warm-up (`quiet::measure_rest`).
+    pub rest_fds: std::cell::Cell<Option<usize>>,
+    /// Every wait for a quiet server before a phase (`quiet::wait`), in order.
+    pub quiet_log: std::cell::RefCell<Vec<crate::quiet::Wait>>,
     child: Child,
     stdin: Option<ChildStdin>,
     pgid: i32,
@@ -236,6 +240,8 @@ pub fn start(kind: Kind, root: &Path, secrets: &Secrets, log: &Path) -> Result<R
         addr: String::new(),
         server_pid: pid,
         pid_source: "own pid",
+        rest_fds: Default::default(),
+        quiet_log: Default::default(),
         child,
         stdin,
         pgid: pid,

@@ -83,6 +83,9 @@ pub struct OpenLoop {
     /// Server process CPU (utime+stime) from the first attempt until every socket has
     /// lingered and closed, per successful upgrade (µs); filled in by the caller.
     pub server_cpu_us_per_upgrade: Option<f64>,
+    /// How long the harness waited for a quiet server before this phase (s; quiet.rs);
+    /// filled in by the caller.
+    pub quiet_wait_s: Option<f64>,
 }
 
 /// (a) `k` upgrades scheduled at `rate`/s, open loop; token(i) gives the i-th token.
@@ -139,6 +142,7 @@ pub async fn open_loop(
         max_start_lag_ms: max_lag.as_secs_f64() * 1000.0,
         elapsed_s: elapsed,
         server_cpu_us_per_upgrade: None,
+        quiet_wait_s: None,
     }
 }
 
@@ -153,6 +157,28 @@ pub struct ClosedLoop {
     /// Expected answers completed within the duration, per second.
     pub ok_per_s: f64,
     pub latency: Option<Latency>,
+    /// How long the server went on releasing this phase's sockets after it (s, to a
+    /// quarter second: quiet.rs); filled in by the caller.
+    pub release_s: Option<f64>,
+    /// `ok` / (duration + `release_s`): the rate once the work the runtime deferred past
+    /// the phase is counted.
+    pub ok_per_s_with_release: Option<f64>,
+    /// Server CPU from the phase's start until it was quiet again, per expected answer.
+    pub server_cpu_us_per_upgrade: Option<f64>,
+}
+
+impl ClosedLoop {
+    /// Fills in what the phase left for the server to do: `waited` = the wait for a
+    /// quiet server right after it (its last tick was the idle one), `cpu_us` = the
+    /// server's CPU from the phase's start to the end of that wait.
+    pub fn count_release(&mut self, waited: Duration, tick: Duration, cpu_us: Option<u64>) {
+        let release = waited.saturating_sub(tick).as_secs_f64();
+        self.release_s = Some(release);
+        self.ok_per_s_with_release = Some(self.ok as f64 / (self.duration_s + release));
+        self.server_cpu_us_per_upgrade = cpu_us
+            .filter(|_| self.ok > 0)
+            .map(|c| c as f64 / self.ok as f64);
+    }
 }
 
 /// (b)/(c): `in_flight` workers upgrading back to back for `duration`; only answers that
@@ -207,5 +233,41 @@ pub async fn closed_loop(
         failures: tally.failures.clone(),
         ok_per_s: tally.ok as f64 / duration.as_secs_f64(),
         latency: Latency::of(tally.hist.as_ref().unwrap()),
+        release_s: None,
+        ok_per_s_with_release: None,
+        server_cpu_us_per_upgrade: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_release_after_a_phase_counts_against_its_rate() {
+        let mut b = ClosedLoop {
+            in_flight: 32,
+            duration_s: 5.0,
+            attempts: 6_010,
+            ok: 6_000,
+            failed: 0,
+            failures: BTreeMap::new(),
+            ok_per_s: 1_200.0,
+            latency: None,
+            release_s: None,
+            ok_per_s_with_release: None,
+            server_cpu_us_per_upgrade: None,
+        };
+        let tick = Duration::from_millis(250);
+        // Quiet at the first tick: nothing was left over.
+        b.count_release(tick, tick, Some(6_000_000));
+        assert_eq!(b.release_s, Some(0.0));
+        assert_eq!(b.ok_per_s_with_release, Some(1_200.0));
+        assert_eq!(b.server_cpu_us_per_upgrade, Some(1_000.0));
+        // 1.25 s of release after the phase.
+        b.count_release(Duration::from_millis(1_500), tick, None);
+        assert_eq!(b.release_s, Some(1.25));
+        assert_eq!(b.ok_per_s_with_release, Some(6_000.0 / 6.25));
+        assert_eq!(b.server_cpu_us_per_upgrade, None);
     }
 }
