@@ -3,7 +3,7 @@
 //! workerd does not release the server side of a closed WebSocket while it is busy: after
 //! a closed loop of upgrades, thousands of its sockets sit in CLOSE-WAIT (the client's
 //! FIN received, the descriptor still open) until the runtime is next idle, and then it
-//! releases them all at once (about 1.2–1.4 s of CPU for 6,000 sockets, measured with
+//! releases them all at once (about 1.2–2 s of a full core for 6,000 sockets, measured with
 //! `ss` and /proc on 2026-11-27; bench/README.md). A phase that starts right after one
 //! that opened sockets therefore paid for the previous phase's sockets: its first
 //! connections waited out that release, which was the second-long connect p99 "stalls"
