@@ -133,9 +133,6 @@ pub struct StepResult {
     pub sustainable: bool,
     /// Why not sustainable.
     pub verdict: String,
-    /// How long the harness waited for an idle server before the step (s; quiet.rs);
-    /// filled in by the caller.
-    pub quiet_wait_s: Option<f64>,
 }
 
 fn sender_frame(sender: usize, counter: u64, ns: u64) -> String {
@@ -473,7 +470,6 @@ impl Room {
                 (true, false) => format!("sustainable ({})", why.join(", ")),
                 (false, _) => why.join(", "),
             },
-            quiet_wait_s: None,
         }
     }
 

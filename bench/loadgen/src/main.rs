@@ -240,10 +240,9 @@ async fn scenario_upgrades(ctx: &Ctx, t: &Running) -> Value {
     let good = ctx.token_fn(t.kind, false);
     let (mut open, mut closed, mut reject) = (vec![], vec![], vec![]);
     for rep in 0..c.reps {
-        let before = quiet::wait(t, &format!("upgrades (a) rep {rep}")).await;
+        quiet::wait(t, &format!("upgrades (a) rep {rep}")).await;
         let cpu0 = t.cpu_us();
         let mut o = upgrades::open_loop(&t.addr, c.upgrade_k, c.upgrade_rate, &*good).await;
-        o.quiet_wait_s = Some(before.waited_s);
         // The sockets linger, then close: their closes, and the runtime's release of
         // them (which waits for an idle moment: quiet.rs), are part of what an upgrade
         // costs.
@@ -261,18 +260,17 @@ async fn scenario_upgrades(ctx: &Ctx, t: &Running) -> Value {
             o.latency.as_ref().map(|l| l.p99_ms)
         );
         open.push(o);
+        // Each phase ends with a wait for a quiet server, so the next one starts on one.
         let dur = Duration::from_secs_f64(c.closed_secs);
-        quiet::wait(t, &format!("upgrades (b) rep {rep}")).await;
         let cpu0 = t.cpu_us();
         let mut b =
             upgrades::closed_loop(&t.addr, c.closed_in_flight, dur, false, good.clone()).await;
         // Some runtimes release a closed loop's sockets only once it stops (quiet.rs):
         // that work belongs to these upgrades.
         let released = quiet::wait(t, &format!("the end of upgrades (b) rep {rep}")).await;
-        let cpu = match (cpu0, t.cpu_us()) {
-            (Some(start), Some(end)) => Some(end.saturating_sub(start)),
-            _ => None,
-        };
+        let cpu = cpu0
+            .zip(t.cpu_us())
+            .map(|(start, end)| end.saturating_sub(start));
         b.count_release(Duration::from_secs_f64(released.waited_s), quiet::TICK, cpu);
         say!(
             "{name}: upgrades (b) rep {rep}: {:.0}/s, {:.0}/s with the {:.2} s release after it, {} failed",
@@ -284,7 +282,6 @@ async fn scenario_upgrades(ctx: &Ctx, t: &Running) -> Value {
         closed.push(b);
         if t.kind.has_auth() {
             let bad = ctx.token_fn(t.kind, true);
-            quiet::wait(t, &format!("upgrades (c) rep {rep}")).await;
             let r = upgrades::closed_loop(&t.addr, c.closed_in_flight, dur, true, bad).await;
             say!(
                 "{name}: upgrades (c) rep {rep}: {:.0} 401/s, {} wrong",
@@ -305,7 +302,6 @@ async fn scenario_upgrades(ctx: &Ctx, t: &Running) -> Value {
             "p50_ms": lat(&open, |l| l.p50_ms),
             "p99_ms": lat(&open, |l| l.p99_ms),
             "server_cpu_us_per_upgrade": spread(open.iter().filter_map(|o| o.server_cpu_us_per_upgrade).collect()),
-            "quiet_wait_s": spread(open.iter().filter_map(|o| o.quiet_wait_s).collect()),
             "failures": open.iter().map(|o| o.failed).sum::<u64>(),
             "runs": open,
         },
@@ -397,12 +393,12 @@ async fn run_step(
         quiet::wait(t, &format!("connecting a room of {n}")).await;
         *room = Some(connect_room(ctx, t, n).await?);
     }
-    // The step before may have left a backlog the server is still delivering.
-    let before = quiet::wait_idle(t, &format!("a step of N={n} at {rate}/s")).await;
+    // The step before may have left a backlog the server is still delivering (or the
+    // room's connect its joins).
+    quiet::wait_idle(t, &format!("a step of N={n} at {rate}/s")).await;
     let r = room.as_mut().unwrap();
     let cpu = || t.cpu_us();
-    let mut res = r.step(rate, ctx.step_config(), &cpu).await;
-    res.quiet_wait_s = Some(before.waited_s);
+    let res = r.step(rate, ctx.step_config(), &cpu).await;
     log_step(t.kind.name(), &res);
     if r.needs_reconnect(&res) {
         say!(
@@ -788,7 +784,6 @@ fn markdown(results: &Value) -> String {
             row("(a) connect p99 (ms)", "/upgrades/open_loop/p99_ms", 2),
             row("(a) server CPU µs / upgrade", "/upgrades/open_loop/server_cpu_us_per_upgrade", 0),
             row("(a) failures", "/upgrades/open_loop/failures", 0),
-            row("(a) wait for a quiet server before it (s)", "/upgrades/open_loop/quiet_wait_s", 1),
             row("(b) upgrades/s, counting the release after it", "/upgrades/closed_loop/ok_per_s_with_release", 0),
             row("(b) upgrades/s within the phase", "/upgrades/closed_loop/ok_per_s", 0),
             row("(b) release after the phase (s)", "/upgrades/closed_loop/release_s", 2),

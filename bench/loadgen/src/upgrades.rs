@@ -83,9 +83,6 @@ pub struct OpenLoop {
     /// Server process CPU (utime+stime) from the first attempt until every socket has
     /// lingered and closed, per successful upgrade (µs); filled in by the caller.
     pub server_cpu_us_per_upgrade: Option<f64>,
-    /// How long the harness waited for a quiet server before this phase (s; quiet.rs);
-    /// filled in by the caller.
-    pub quiet_wait_s: Option<f64>,
 }
 
 /// (a) `k` upgrades scheduled at `rate`/s, open loop; token(i) gives the i-th token.
@@ -142,7 +139,6 @@ pub async fn open_loop(
         max_start_lag_ms: max_lag.as_secs_f64() * 1000.0,
         elapsed_s: elapsed,
         server_cpu_us_per_upgrade: None,
-        quiet_wait_s: None,
     }
 }
 
