@@ -1,9 +1,10 @@
-//! Configuration: every tunable in one type, read from the Worker's `[vars]` once per
-//! request (or once per Durable Object instance), with documented defaults.
+//! Configuration: every tunable in one type, with documented defaults, parsed once per
+//! isolate from the Worker's `[vars]` (`runtime::env::config` keeps it; the Worker and
+//! its Durable Objects share it).
 //!
-//! Parsing is pure — it takes a lookup function — so defaults and bad values are tested on
-//! the host. Secrets (`JWT_SECRET`, `ADMIN_TOKEN`) are not part of this type: they are read
-//! where they are used and never end up in a `Debug` print.
+//! Parsing is pure (it takes a lookup function), so defaults and bad values are tested on
+//! the host. Secrets (`JWT_SECRET`, `JWT_KEYS`, `ADMIN_TOKEN`) are not part of this type:
+//! they are read where they are used and never end up in a `Debug` print.
 
 use crate::auth::grants;
 use crate::auth::password::{DEFAULT_ITERATIONS, MAX_ITERATIONS, MIN_ITERATIONS};

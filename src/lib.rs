@@ -1,30 +1,46 @@
 //! roomgate: authenticated realtime rooms on Cloudflare Workers.
 //!
-//! This file holds only the entry point and the router. The three parts a reader looks
-//! for:
-//! - [`auth`]: tokens, password hashes, secrets — plain Rust, host-tested;
-//! - [`room`]: membership, fan-out decisions, the wire protocol — plain Rust, host-tested;
-//! - [`glue`]: handlers, the `Room` Durable Object, D1 and WebCrypto — runtime only,
-//!   tested end to end in `tests/`.
+//! This file holds only the entry point and the route table. The layers, each using only
+//! the ones above it:
+//! - [`protocol`]: what crosses a boundary (wire frames, close codes, names, the calls
+//!   between the Worker and its objects);
+//! - [`auth`]: tokens, keys, passwords, grants, revocation rules, tickets;
+//! - [`room`]: the room core (membership, fan-out decisions, history, rate, expiry);
+//! - [`config`]: every setting;
+//! - [`runtime`]: platform plumbing (bindings, errors, HTTP, the object client, D1,
+//!   WebCrypto);
+//! - [`store`]: D1 (users, revocations, the registry of active rooms);
+//! - [`authn`]: the one authentication step;
+//! - [`objects`]: the Durable Objects, each with its `client`;
+//! - [`http`]: the Worker's routes.
+//!
+//! The first four are plain Rust, host-tested; the rest run only inside the Workers
+//! runtime and are tested end to end in `tests/`.
 
 pub mod auth;
+pub mod authn;
 pub mod config;
-pub mod error;
-pub mod glue;
+pub mod http;
+pub mod objects;
+pub mod protocol;
 pub mod room;
+pub mod runtime;
+pub mod store;
 
 use serde_json::json;
 use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
 use worker::worker_sys::web_sys;
 use worker::{event, Env, Method, Request, Response};
 
-use crate::error::ApiError;
-use crate::glue::page::{self, Asset};
-use crate::glue::{admin, gate, http, jwks, login, run_to_first_wait, tickets};
+use crate::http::page::{self, Asset};
+use crate::http::{admin, gate, jwks, login, tickets};
+use crate::runtime::error::ApiError;
+use crate::runtime::executor::run_to_first_wait;
+use crate::runtime::http::without_cf;
 
-pub use crate::glue::login_limiter::LoginLimiter;
-pub use crate::glue::room_binding::RoomObject;
-pub use crate::glue::tickets::TicketBox;
+pub use crate::objects::login_limiter::LoginLimiter;
+pub use crate::objects::room::Room;
+pub use crate::objects::tickets::TicketBox;
 
 #[event(start)]
 fn start() {
@@ -35,37 +51,37 @@ fn start() {
 /// whose `async` export answers every request with a promise and runs it from the
 /// microtask queue: here a request that waits for nothing is answered directly, and the
 /// gate hands back the room's answer as the promise it already is
-/// (`glue::run_to_first_wait`).
+/// (`runtime::executor`).
 #[wasm_bindgen(js_name = fetch)]
 pub fn fetch(req: web_sys::Request, env: Env, _ctx: worker::worker_sys::Context) -> JsValue {
     run_to_first_wait(async move {
-        let req = Request::from(http::without_cf(req));
+        let req = Request::from(without_cf(req));
         match route(req, &env).await {
-            Ok(Answer::Passed(raw)) => raw,
-            Ok(Answer::Built(res)) => web_sys::Response::from(res).into(),
+            Ok(Routed::Passed(raw)) => raw,
+            Ok(Routed::Built(res)) => web_sys::Response::from(res).into(),
             Err(e) => web_sys::Response::from(e.into_response()).into(),
         }
     })
 }
 
-/// A handler's answer: built in Rust, or a Durable Object's answer passed through as it
-/// is (the gate's 101 with its socket, as a promise of it).
-enum Answer {
+/// What a route answers: a response built in Rust, or a Durable Object's answer passed
+/// through as it is (the gate's 101 with its socket, as a promise of it).
+enum Routed {
     Built(Response),
     Passed(JsValue),
 }
 
-async fn route(req: Request, env: &Env) -> Result<Answer, ApiError> {
+async fn route(req: Request, env: &Env) -> Result<Routed, ApiError> {
     let path = req.path();
     if req.method() == Method::Get {
         if let Some(room) = path.strip_prefix("/ws/") {
-            return gate::connect(req, env, room).await.map(Answer::Passed);
+            return gate::connect(req, env, room).await.map(Routed::Passed);
         }
         if path == "/ws" {
             return Err(ApiError::InvalidRoom);
         }
     }
-    api(req, env).await.map(Answer::Built)
+    api(req, env).await.map(Routed::Built)
 }
 
 async fn api(req: Request, env: &Env) -> Result<Response, ApiError> {
@@ -76,7 +92,7 @@ async fn api(req: Request, env: &Env) -> Result<Response, ApiError> {
         (Method::Get, ["app.js"]) => page::serve(&req, Asset::Script),
         (Method::Get, ["app.css"]) => page::serve(&req, Asset::Style),
         (_, [""] | ["app.js"] | ["app.css"]) => Err(ApiError::MethodNotAllowed("GET")),
-        (Method::Get, ["healthz"]) => http::json(200, &json!({"status": "ok"})),
+        (Method::Get, ["healthz"]) => runtime::http::json(200, &json!({"status": "ok"})),
         (_, ["healthz"]) => Err(ApiError::MethodNotAllowed("GET")),
         (Method::Post, ["login"]) => login::handle(req, env).await,
         (_, ["login"]) => Err(ApiError::MethodNotAllowed("POST")),

@@ -5,7 +5,7 @@
 //! grant with 403 `room_forbidden`, before the room's Durable Object is called. A token
 //! without the claim gets every room or none, by configuration (`ROOMS_OPEN_BY_DEFAULT`).
 
-use crate::room::{is_valid_room_name, MAX_ROOM_NAME};
+use crate::protocol::names::{is_valid_room_name, MAX_ROOM_NAME};
 
 /// Most patterns one token may carry (keeps tokens and checks small).
 pub const MAX_PATTERNS: usize = 64;

@@ -20,9 +20,11 @@ use jwt_compact::prelude::*;
 use super::grants;
 use super::keys::{Crypto, KeyError, SigningKey, VerifyingKey};
 use super::token::{
-    at, has_crit, map_validation, secs, Audience, Identity, IssOnly, IssuedToken, RoomClaims,
-    TokenError, TokenPolicy, MAX_JTI_BYTES, MAX_NAME_BYTES, MAX_SUB_BYTES, MAX_TOKEN_BYTES,
+    at, has_crit, map_validation, secs, Audience, IssOnly, IssuedToken, RoomClaims, TokenError,
+    TokenPolicy, MAX_TOKEN_BYTES,
 };
+use crate::protocol::identity::Identity;
+use crate::protocol::names::{MAX_JTI_BYTES, MAX_NAME_BYTES, MAX_SUB_BYTES};
 
 /// A trusted issuer: tokens signed by its keys must carry this `iss` and `aud`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,9 +8,9 @@
 //! key, so an RSA or EC public key can never be misused as an HMAC secret.
 //!
 //! HS256 runs in Rust (`jwt-compact`). The public-key algorithms run in the runtime's
-//! WebCrypto (the glue's `webcrypto` module implements [`Crypto`]): native code instead of
-//! big-number arithmetic compiled to wasm, which keeps the Worker small and fast. Here we
-//! only check the keys' shape; WebCrypto checks the math when it imports them.
+//! WebCrypto (`runtime::webcrypto` implements [`Crypto`]): native code instead of
+//! big-number arithmetic compiled to wasm, which keeps the Worker small and fast. This
+//! module only checks the keys' shape; WebCrypto checks the math when it imports them.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

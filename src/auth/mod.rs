@@ -1,13 +1,17 @@
 //! Authentication: who a client is, proven without trusting the client.
 //!
-//! Everything here is plain Rust with no `worker` types, so it is unit-tested on the host:
-//! tokens ([`token`]), password hashes ([`password`]), constant-time comparison and
-//! randomness ([`secret`]). The Worker glue supplies what only the runtime has — the clock,
-//! WebCrypto's PBKDF2 and the bindings — and calls in here for every decision.
+//! Plain Rust with no `worker` types, host-tested with an injected clock: tokens
+//! ([`token`], [`keyring`], [`keys`]), password hashes ([`password`]), constant-time
+//! comparison and randomness ([`secret`]), room grants ([`grants`]), where an upgrade
+//! carries its credential ([`transport`]) and the `Origin` check ([`origin`]),
+//! revocation rules ([`revocation`]), tickets ([`ticket`]) and the failed-login ledger
+//! ([`throttle`]). What only the runtime has (the clock, WebCrypto, the bindings) is
+//! passed in by the layers below.
 
 pub mod grants;
 pub mod keyring;
 pub mod keys;
+pub mod origin;
 pub mod password;
 pub mod revocation;
 pub mod secret;

@@ -1,7 +1,7 @@
 //! Password hashes: the stored format and the constant-time check.
 //!
-//! Hashes are PBKDF2-HMAC-SHA256, derived by the runtime's WebCrypto (the glue's
-//! `webcrypto` module) — SubtleCrypto runs natively, far faster than PBKDF2 compiled to
+//! Hashes are PBKDF2-HMAC-SHA256, derived by the runtime's WebCrypto
+//! (`runtime::webcrypto`): SubtleCrypto runs natively, far faster than PBKDF2 compiled to
 //! wasm. This module owns everything that is not the derivation itself: the encoded form
 //! stored in D1, parsing it back, password rules, and comparing a derived key against the
 //! stored one without leaking timing.
@@ -19,7 +19,7 @@ use super::secret::ct_eq;
 pub const SCHEME: &str = "pbkdf2-sha256";
 /// Default PBKDF2 iterations; also the most the Workers platform's WebCrypto accepts.
 pub const DEFAULT_ITERATIONS: u32 = 100_000;
-/// Upper bound on iterations we will run for a stored hash (the platform refuses more).
+/// Upper bound on iterations run for a stored hash (the platform refuses more).
 pub const MAX_ITERATIONS: u32 = 100_000;
 /// Lowest iteration count accepted in configuration or a stored hash.
 pub const MIN_ITERATIONS: u32 = 1_000;

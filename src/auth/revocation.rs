@@ -1,75 +1,21 @@
-//! Revocations: which tokens and users are refused before their tokens expire.
+//! Revocations: the rules for what the admin may revoke, the isolate's snapshot of the
+//! revocations in force, and how a room keeps its own list.
 //!
-//! A revocation names one token (`jti`) or one user (`sub`) and lasts `until` a unix
-//! second. While it lasts, a matching token gets no socket at the gate, no refresh in a
-//! room, and its live sockets are closed (the glue in `glue::revocation` stores these in
-//! D1 and pushes them to the rooms). Once `until` has passed it no longer matters and is
-//! pruned. Plain Rust: the request rules and the matching rule are host-tested here.
+//! A revocation ([`Revocation`]) names one token (`jti`) or one user (`sub`) and lasts
+//! `until` a unix second. While it lasts, a matching token gets no socket at the gate, no
+//! refresh in a room, and its live sockets are closed. Once `until` has passed it no
+//! longer matters and is pruned. Plain Rust: the request rules, the snapshot's clock
+//! and the merge of lists are host-tested here; `store::revocations` keeps them in D1
+//! and the `Room` object keeps its own list.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::auth::token::{MAX_JTI_BYTES, MAX_SUB_BYTES};
+use crate::protocol::identity::{Revocation, Target};
+use crate::protocol::names::{MAX_JTI_BYTES, MAX_SUB_BYTES};
 
 /// Longest a revocation may last, from now: ten years. Also keeps `until` far inside
 /// the integer range JavaScript (and so D1) represents exactly.
 pub const MAX_REVOCATION_SECS: u64 = 10 * 365 * 24 * 3600;
-
-/// What a revocation refuses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Target {
-    /// One token, by its `jti`.
-    Jti(String),
-    /// Every token of one user, by `sub`.
-    Sub(String),
-}
-
-impl Target {
-    /// The `kind` column in storage.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Jti(_) => "jti",
-            Self::Sub(_) => "sub",
-        }
-    }
-
-    pub fn value(&self) -> &str {
-        match self {
-            Self::Jti(v) | Self::Sub(v) => v,
-        }
-    }
-}
-
-/// A revocation in force until `until` (unix seconds, exclusive). Serializes as
-/// `{"jti": "..."}` or `{"sub": "..."}` plus `"until"`, the admin API's shape.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Revocation {
-    #[serde(flatten)]
-    pub target: Target,
-    pub until: u64,
-}
-
-impl Revocation {
-    /// True when a token of user `sub` with id `jti` is refused at time `now`.
-    pub fn applies_to(&self, sub: &str, jti: Option<&str>, now: u64) -> bool {
-        now < self.until
-            && match &self.target {
-                Target::Sub(s) => s == sub,
-                Target::Jti(j) => jti == Some(j.as_str()),
-            }
-    }
-}
-
-impl Target {
-    /// The target stored as `kind` / `value` (`None` for an unknown kind).
-    pub fn from_stored(kind: &str, value: String) -> Option<Self> {
-        match kind {
-            "jti" => Some(Self::Jti(value)),
-            "sub" => Some(Self::Sub(value)),
-            _ => None,
-        }
-    }
-}
 
 /// The revocations in force as one isolate last read them: the gate's cache, so an
 /// upgrade costs no D1 read. A snapshot is used for [`Snapshot::MAX_AGE_MS`]; a revoke
@@ -89,6 +35,8 @@ impl Snapshot {
     pub const MAX_AGE_MS: u64 = 1_000;
     /// The most revocations a snapshot holds.
     pub const MAX_ENTRIES: usize = 10_000;
+    /// How many rows to read for a snapshot: one more than fits tells "too many".
+    pub const READ_LIMIT: usize = Self::MAX_ENTRIES + 1;
 
     /// `revocations` as read at `read_at_ms` (at most `MAX_ENTRIES + 1` of them: one
     /// more than fits means too many to keep).
@@ -100,9 +48,8 @@ impl Snapshot {
     }
 
     /// How long a stale snapshot still serves while another request of the isolate is
-    /// reading its replacement: one read at a time, not one per request (under load
-    /// every request that found the snapshot stale used to read D1 at once, and the
-    /// pile-up stalled upgrades for ~300 ms every second; bench/README.md).
+    /// reading its replacement: one read at a time, not one per request, so a burst of
+    /// upgrades that all find the snapshot stale does not pile up behind as many D1 reads.
     pub const MAX_STALE_MS: u64 = 10_000;
 
     /// Still usable at `now_ms` (a clock that went backwards makes it stale).
@@ -178,6 +125,36 @@ fn check_value(field: &str, value: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// A revocation as storage keeps it (D1's `revocations`, a room's `revoked` table): a
+/// `kind` column, a `value` and an `until`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RevocationRow {
+    pub kind: String,
+    pub value: String,
+    pub until: i64,
+}
+
+impl RevocationRow {
+    /// The revocation the row holds; `None` for a kind this version does not know or an
+    /// `until` out of range, which refuse nothing.
+    pub fn into_revocation(self) -> Option<Revocation> {
+        Some(Revocation {
+            target: Target::from_stored(&self.kind, self.value)?,
+            until: u64::try_from(self.until).ok()?,
+        })
+    }
+}
+
+/// Adds `new` to `list` at `now`: revocations that have run out go, and a target listed
+/// already keeps the later `until` (revoking never shortens a revocation).
+pub fn merge(list: &mut Vec<Revocation>, new: &Revocation, now: u64) {
+    list.retain(|r| r.until > now);
+    match list.iter_mut().find(|r| r.target == new.target) {
+        Some(known) => known.until = known.until.max(new.until),
+        None => list.push(new.clone()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,49 +223,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn matching() {
-        let by_jti = Revocation {
-            target: Target::Jti("j1".into()),
-            until: NOW + 10,
-        };
-        let by_sub = Revocation {
-            target: Target::Sub("u1".into()),
-            until: NOW + 10,
-        };
-        let cases = [
-            (&by_jti, "u1", Some("j1"), NOW, true),
-            (&by_jti, "u2", Some("j1"), NOW, true),
-            (&by_jti, "u1", Some("j2"), NOW, false),
-            (&by_jti, "u1", None, NOW, false),
-            (&by_jti, "u1", Some("j1"), NOW + 10, false),
-            (&by_sub, "u1", None, NOW, true),
-            (&by_sub, "u1", Some("j9"), NOW + 9, true),
-            (&by_sub, "u2", Some("j1"), NOW, false),
-            (&by_sub, "u1", None, NOW + 10, false),
-        ];
-        for (rev, sub, jti, now, want) in cases {
-            assert_eq!(
-                rev.applies_to(sub, jti, now),
-                want,
-                "{rev:?} {sub} {jti:?} @{now}"
-            );
-        }
-    }
-
-    #[test]
-    fn wire_shape() {
-        let rev = Revocation {
-            target: Target::Sub("u1".into()),
-            until: 7,
-        };
-        let text = serde_json::to_string(&rev).unwrap();
-        assert_eq!(text, r#"{"sub":"u1","until":7}"#);
-        assert_eq!(serde_json::from_str::<Revocation>(&text).unwrap(), rev);
-        let jti: Revocation = serde_json::from_str(r#"{"jti":"j","until":9}"#).unwrap();
-        assert_eq!(jti.target, Target::Jti("j".into()));
-    }
-
     fn sub(value: &str, until: u64) -> Revocation {
         Revocation {
             target: Target::Sub(value.into()),
@@ -347,11 +281,37 @@ mod tests {
     }
 
     #[test]
-    fn stored_targets_round_trip() {
-        for t in [Target::Jti("a".into()), Target::Sub("b".into())] {
-            let back = Target::from_stored(t.kind(), t.value().to_owned());
-            assert_eq!(back, Some(t));
-        }
-        assert_eq!(Target::from_stored("iss", "x".into()), None);
+    fn merging_keeps_the_later_until_and_drops_what_ran_out() {
+        let mut list = vec![sub("a", 100), sub("gone", 50)];
+        merge(&mut list, &sub("a", 80), 60);
+        assert_eq!(
+            list,
+            [sub("a", 100)],
+            "never shortened; the expired one pruned"
+        );
+        merge(&mut list, &sub("a", 200), 60);
+        assert_eq!(list, [sub("a", 200)]);
+        let jti = Revocation {
+            target: Target::Jti("a".into()),
+            until: 90,
+        };
+        merge(&mut list, &jti, 60);
+        assert_eq!(list, [sub("a", 200), jti], "kinds are kept apart");
+    }
+
+    #[test]
+    fn stored_rows_become_revocations_and_unknown_ones_none() {
+        let row = |kind: &str, until: i64| RevocationRow {
+            kind: kind.into(),
+            value: "v".into(),
+            until,
+        };
+        assert_eq!(row("sub", 7).into_revocation(), Some(sub("v", 7)));
+        assert_eq!(
+            row("jti", 7).into_revocation().map(|r| r.target),
+            Some(Target::Jti("v".into()))
+        );
+        assert_eq!(row("iss", 7).into_revocation(), None);
+        assert_eq!(row("sub", -1).into_revocation(), None);
     }
 }

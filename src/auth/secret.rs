@@ -24,8 +24,8 @@ pub fn ct_eq(expected: &[u8], actual: &[u8]) -> bool {
 /// Fills `N` bytes from the platform's cryptographic random source.
 ///
 /// # Panics
-/// If the platform has no random source; the Workers runtime and every host OS we build
-/// for have one, so this is a broken-platform condition, not an input error.
+/// If the platform has no random source; the Workers runtime and every supported host OS
+/// have one, so this is a broken-platform condition, not an input error.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
     getrandom::fill(&mut buf).expect("platform random source unavailable");

@@ -6,8 +6,8 @@
 //! holds `max_failures` failures younger than the window, and `Retry-After` is the time
 //! until enough of them have aged out.
 //!
-//! The glue keeps one counter per key in a Durable Object (`glue::login_limiter`), which
-//! loads the failures, asks this module, and writes back what it decides. Nothing here
+//! One counter per key lives in a `LoginLimiter` Durable Object (`objects::login_limiter`),
+//! which loads the failures, asks this module, and writes back what it decides. Nothing here
 //! touches the runtime: the clock is an argument, so every rule is tested on the host.
 //!
 //! Concurrency: a login asks every counter before the password check ([`Ledger::standing`])
@@ -18,6 +18,8 @@
 //! `max_failures` of them, and a right password inside the burst looks like a wrong one.
 
 use std::net::IpAddr;
+
+use crate::protocol::internal::{LoginOutcome, Standing};
 
 /// The limit on failed logins, per key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,27 +39,6 @@ impl ThrottlePolicy {
     pub fn cutoff(&self, now_ms: u64) -> u64 {
         now_ms.saturating_sub(self.window_ms())
     }
-}
-
-/// Whether a key may attempt a login now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Standing {
-    Open,
-    /// Locked; the earliest retry that can succeed is this many whole seconds away
-    /// (at least 1, at most the window).
-    Locked {
-        retry_after_secs: u64,
-    },
-}
-
-/// How an attempt ended, as far as one key is concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Wrong password, unknown user, or an attempt that must count as one.
-    Failed,
-    /// The right password. `reset` clears the key's failures (the username's key does;
-    /// the address's does not, or one valid account would unlock a whole address).
-    Succeeded { reset: bool },
 }
 
 /// What the storage must do after [`Ledger::commit`].
@@ -121,15 +102,15 @@ impl Ledger {
         &mut self,
         policy: &ThrottlePolicy,
         now_ms: u64,
-        outcome: Outcome,
+        outcome: LoginOutcome,
     ) -> (Effect, Standing) {
         let was_locked = self.standing(policy, now_ms) != Standing::Open;
         let effect = match outcome {
             // Over the limit, even the right password counts as a failure (module doc).
             _ if was_locked => Effect::Record(now_ms),
-            Outcome::Failed => Effect::Record(now_ms),
-            Outcome::Succeeded { reset: true } if !self.failures.is_empty() => Effect::Clear,
-            Outcome::Succeeded { .. } => Effect::Nothing,
+            LoginOutcome::Failed => Effect::Record(now_ms),
+            LoginOutcome::Succeeded { reset: true } if !self.failures.is_empty() => Effect::Clear,
+            LoginOutcome::Succeeded { .. } => Effect::Nothing,
         };
         match effect {
             Effect::Record(at) => {
@@ -255,7 +236,7 @@ mod tests {
     fn fifth_failure_is_answered_as_a_failure_and_locks_the_sixth() {
         let mut l = ledger(&[]);
         for i in 0..5 {
-            let (effect, answer) = l.commit(&POLICY, NOW + i, Outcome::Failed);
+            let (effect, answer) = l.commit(&POLICY, NOW + i, LoginOutcome::Failed);
             assert_eq!(effect, Effect::Record(NOW + i), "failure {i}");
             assert_eq!(answer, Standing::Open, "failure {i}");
         }
@@ -265,19 +246,19 @@ mod tests {
     #[test]
     fn success_resets_only_when_asked() {
         let mut l = ledger(&[4, 3, 2, 1]);
-        let (effect, answer) = l.commit(&POLICY, NOW, Outcome::Succeeded { reset: false });
+        let (effect, answer) = l.commit(&POLICY, NOW, LoginOutcome::Succeeded { reset: false });
         assert_eq!((effect, answer), (Effect::Nothing, Standing::Open));
         assert_eq!(l.failures().len(), 4);
 
-        let (effect, answer) = l.commit(&POLICY, NOW, Outcome::Succeeded { reset: true });
+        let (effect, answer) = l.commit(&POLICY, NOW, LoginOutcome::Succeeded { reset: true });
         assert_eq!((effect, answer), (Effect::Clear, Standing::Open));
         assert!(l.failures().is_empty());
         // Nothing to clear: nothing to write.
-        let (effect, _) = l.commit(&POLICY, NOW, Outcome::Succeeded { reset: true });
+        let (effect, _) = l.commit(&POLICY, NOW, LoginOutcome::Succeeded { reset: true });
         assert_eq!(effect, Effect::Nothing);
         // Four more failures after the reset: still open.
         for _ in 0..4 {
-            l.commit(&POLICY, NOW, Outcome::Failed);
+            l.commit(&POLICY, NOW, LoginOutcome::Failed);
         }
         assert_eq!(l.standing(&POLICY, NOW), Standing::Open);
     }
@@ -289,8 +270,8 @@ mod tests {
         let base = ledger(&[5_000, 4_000, 3_000, 2_000, 1_000]);
         let mut right = base.clone();
         let mut wrong = base;
-        let r = right.commit(&POLICY, NOW, Outcome::Succeeded { reset: true });
-        let w = wrong.commit(&POLICY, NOW, Outcome::Failed);
+        let r = right.commit(&POLICY, NOW, LoginOutcome::Succeeded { reset: true });
+        let w = wrong.commit(&POLICY, NOW, LoginOutcome::Failed);
         assert_eq!(r, (Effect::Record(NOW), locked(56)));
         assert_eq!(r, w, "indistinguishable answers");
         assert_eq!(right, wrong, "indistinguishable state");
@@ -303,7 +284,10 @@ mod tests {
             window_secs: 2,
         };
         let mut l = Ledger::default();
-        assert_eq!(l.commit(&policy, NOW, Outcome::Failed).1, Standing::Open);
+        assert_eq!(
+            l.commit(&policy, NOW, LoginOutcome::Failed).1,
+            Standing::Open
+        );
         assert_eq!(l.standing(&policy, NOW + 500), locked(2));
         assert_eq!(l.standing(&policy, NOW + 2_000), Standing::Open);
     }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::secret::{hex, random_bytes};
-use super::token::Identity;
+use crate::protocol::identity::Identity;
 
 /// How long a ticket lives at most.
 pub const TICKET_TTL_SECS: u64 = 30;

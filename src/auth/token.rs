@@ -1,5 +1,6 @@
-//! Access tokens: what a verified token is ([`Identity`]), the rules every token meets
-//! ([`TokenPolicy`]), why one is refused ([`TokenError`]), and the claims as they travel.
+//! Access tokens: the rules every token meets ([`TokenPolicy`]), why one is refused
+//! ([`TokenError`]), and the claims as they travel. A verified token becomes a
+//! [`crate::protocol::identity::Identity`].
 //! Issuing and verifying live in [`super::keyring`], which holds the keys.
 //!
 //! HS256 is signed and checked by `jwt-compact`; public-key signatures (EdDSA, ES256,
@@ -16,33 +17,8 @@ use serde::{Deserialize, Serialize};
 
 pub use super::keys::KeyError;
 
-/// Longest token we will parse. Anything longer is refused unread.
+/// Longest token parsed. Anything longer is refused unread.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
-/// Longest `sub`, `name` and `jti` claims accepted (bytes): they are kept in the socket's
-/// attachment (capped at 2,048 bytes by the platform) and copied into frames, so they are
-/// bounded like any other input.
-pub const MAX_SUB_BYTES: usize = 128;
-pub const MAX_NAME_BYTES: usize = 128;
-pub const MAX_JTI_BYTES: usize = 128;
-
-/// The verified identity behind a socket: what the gate hands the room, and what the room
-/// keeps in the socket's attachment. Never the raw token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Identity {
-    /// User id (`sub`).
-    pub sub: String,
-    /// Display name (`name`, or `sub` when the issuer sent none).
-    pub name: String,
-    /// Expiry, unix seconds.
-    pub exp: u64,
-    /// Token id, when the token carried one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jti: Option<String>,
-    /// Room grants (`rooms` claim), when the token carried them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rooms: Option<Vec<String>>,
-}
-
 /// Rules every token must meet, whoever issued it, and how roomgate issues its own.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TokenPolicy {

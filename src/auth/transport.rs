@@ -9,8 +9,12 @@
 //! 1. subprotocol `bearer.<jwt>` offered together with `roomgate.v1`;
 //! 2. `Authorization: Bearer <jwt>`;
 //! 3. `?token=<jwt>`, when enabled.
+//!
+//! A single-use `?ticket=` replaces all three, and `?since=` asks for a resume; both are
+//! read from the URL's query ([`Query`]), because a browser's `WebSocket` constructor
+//! can set no headers.
 
-use crate::room::protocol::SUBPROTOCOL;
+use crate::protocol::frames::SUBPROTOCOL;
 
 /// Prefix of the subprotocol entry that carries the token.
 pub const BEARER_PROTOCOL_PREFIX: &str = "bearer.";
@@ -25,7 +29,7 @@ pub enum Transport {
 
 /// The token found on an upgrade request, and the subprotocol to select in the 101.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credential {
+pub struct OfferedToken {
     pub token: String,
     pub transport: Transport,
     /// `Some("roomgate.v1")` whenever the client offered it, whatever the transport.
@@ -49,7 +53,7 @@ pub fn selected_protocol(protocols: Option<&str>) -> Option<&'static str> {
 }
 
 /// Finds the token by the transport order above. `None` means "no token at all".
-pub fn find_credential(offer: UpgradeAuth<'_>, allow_query_token: bool) -> Option<Credential> {
+pub fn find_token(offer: UpgradeAuth<'_>, allow_query_token: bool) -> Option<OfferedToken> {
     let offered: Vec<&str> = offer
         .protocols
         .map(|p| {
@@ -61,7 +65,7 @@ pub fn find_credential(offer: UpgradeAuth<'_>, allow_query_token: bool) -> Optio
         .unwrap_or_default();
     let selected_protocol = selected_protocol(offer.protocols);
     let speaks_v1 = selected_protocol.is_some();
-    let credential = |token: &str, transport| Credential {
+    let credential = |token: &str, transport| OfferedToken {
         token: token.to_owned(),
         transport,
         selected_protocol,
@@ -86,6 +90,46 @@ pub fn find_credential(offer: UpgradeAuth<'_>, allow_query_token: bool) -> Optio
     None
 }
 
+/// The token of an `Authorization` header value, if it is `Bearer <token>`. The scheme
+/// is case-insensitive (RFC 7235).
+pub fn bearer_token(authorization: Option<&str>) -> Option<&str> {
+    let value = authorization?.trim();
+    value
+        .get(..7)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+        .map(|_| value[7..].trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The query parameters of an upgrade URL (none when it has no `?`).
+#[derive(Debug, Clone, Copy)]
+pub struct Query<'a>(Option<&'a str>);
+
+impl<'a> Query<'a> {
+    /// The query of `url` (a fragment is not part of it).
+    pub fn of(url: &'a str) -> Self {
+        let without_fragment = url.split('#').next().unwrap_or("");
+        Query(without_fragment.split_once('?').map(|(_, q)| q))
+    }
+
+    /// The first value of `key`, percent-decoded.
+    pub fn get(&self, key: &str) -> Option<String> {
+        form_urlencoded::parse(self.0?.as_bytes())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// `?since=<seq>`: `Ok(None)` when absent, `Err` when it is not a whole number.
+    pub fn since(&self) -> Result<Option<u64>, &'static str> {
+        self.get("since")
+            .map(|raw| {
+                raw.parse::<u64>()
+                    .map_err(|_| "since must be a whole number (a seq)")
+            })
+            .transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,8 +138,8 @@ mod tests {
         protocols: Option<&str>,
         bearer: Option<&str>,
         query: Option<&str>,
-    ) -> Option<Credential> {
-        find_credential(
+    ) -> Option<OfferedToken> {
+        find_token(
             UpgradeAuth {
                 protocols,
                 bearer,
@@ -181,7 +225,53 @@ mod tests {
             query_token: Some("Q"),
             ..Default::default()
         };
-        assert_eq!(find_credential(offer, false), None);
-        assert!(find_credential(offer, true).is_some());
+        assert_eq!(find_token(offer, false), None);
+        assert!(find_token(offer, true).is_some());
+    }
+
+    #[test]
+    fn query_parameters_are_decoded_and_the_first_one_wins() {
+        let q = Query::of("https://h/ws/r?ticket=a%2Bb&token=x+y&ticket=second#frag");
+        assert_eq!(q.get("ticket").as_deref(), Some("a+b"));
+        assert_eq!(q.get("token").as_deref(), Some("x y"));
+        assert_eq!(q.get("since"), None);
+        assert_eq!(Query::of("https://h/ws/r").get("ticket"), None);
+        assert_eq!(Query::of("https://h/ws/r#?ticket=x").get("ticket"), None);
+        assert_eq!(
+            Query::of("https://h/ws/r?t=1#x").get("t").as_deref(),
+            Some("1")
+        );
+    }
+
+    #[test]
+    fn since_is_a_whole_number_or_absent() {
+        assert_eq!(Query::of("/ws/r").since(), Ok(None));
+        assert_eq!(Query::of("/ws/r?since=0").since(), Ok(Some(0)));
+        let max = format!("/ws/r?since={}", u64::MAX);
+        assert_eq!(Query::of(&max).since(), Ok(Some(u64::MAX)));
+        for bad in ["-1", "1.5", "x", "", "18446744073709551616"] {
+            assert!(
+                Query::of(&format!("/ws/r?since={bad}")).since().is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn bearer_header_values() {
+        let cases = [
+            (Some("Bearer abc"), Some("abc")),
+            (Some("bearer  abc "), Some("abc")),
+            (Some("BEARER abc"), Some("abc")),
+            (Some("Bearer "), None),
+            (Some("Basic abc"), None),
+            (Some("Bearerabc"), None),
+            (Some("Bear"), None),
+            (Some(""), None),
+            (None, None),
+        ];
+        for (header, want) in cases {
+            assert_eq!(bearer_token(header), want, "{header:?}");
+        }
     }
 }

@@ -8,9 +8,9 @@
 //! This module decides, from the connections and an injected clock (`now_ms`), who is
 //! warned, who is closed and when the alarm fires next; the object only carries it out.
 
-use super::protocol::{error_code, ServerFrame};
 use super::state::Connection;
-use crate::auth::token::Identity;
+use crate::protocol::frames::{error_code, ServerFrame};
+use crate::protocol::identity::Identity;
 
 /// When sockets are warned and closed, relative to their token's `exp`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +49,7 @@ impl ExpiryPolicy {
 pub struct Sweep {
     /// Connections to send `expiring` (the frame) and mark `warned`.
     pub warn: Vec<(usize, String)>,
-    /// Connections to close with [`CloseCode::TokenExpired`](super::protocol::CloseCode).
+    /// Connections to close with [`CloseCode::TokenExpired`](crate::protocol::close::CloseCode).
     pub expire: Vec<usize>,
     /// When the alarm should fire next (unix ms), or `None` when nobody needs it.
     pub next_alarm_ms: Option<u64>,

@@ -9,7 +9,7 @@
 
 use serde_json::value::RawValue;
 
-use super::protocol::ServerFrame;
+use crate::protocol::frames::ServerFrame;
 
 /// Messages a `history` request returns when it names no `limit`.
 pub const DEFAULT_PAGE: u64 = 50;

@@ -8,9 +8,11 @@
 //! closed with 1008. A client that pauses until its bucket is full starts with a clean
 //! slate.
 //!
-//! The state lives in the socket's attachment (`state::Connection::rate`), not in the
-//! Durable Object's memory, because hibernation may evict the object between any two
-//! frames. Tokens are kept in thousandths so the state is integers only (exact, and
+//! The bucket is part of the socket's attachment (`state::Connection::rate`), because
+//! hibernation may evict the object between any two frames: the room keeps it in memory
+//! while a socket's frames pass and writes it to the attachment whenever one is refused
+//! (`objects::room::roster`), so an eviction can only ever leave a bucket fuller than it
+//! was, never emptier. Tokens are kept in thousandths so the state is integers only (exact, and
 //! `Eq` like the rest of the attachment). The clock is passed in (unix milliseconds).
 
 use serde::{Deserialize, Serialize};

@@ -16,11 +16,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::history::{self, Page};
-use super::protocol::{
-    error_code, parse_client_frame, ClientFrame, CloseCode, FrameError, Member, ServerFrame,
-};
 use super::rate::{Bucket, RatePolicy};
-use crate::auth::revocation::Revocation;
+use crate::protocol::close::CloseCode;
+use crate::protocol::frames::{
+    error_code, parse_client_frame, ClientFrame, FrameError, Member, ServerFrame,
+};
+use crate::protocol::identity::Revocation;
 
 /// One accepted socket's identity, stored as its WebSocket attachment. Claims only: the
 /// raw token is never kept. Kept small: the platform caps an attachment at 2,048 bytes,
@@ -486,7 +487,7 @@ pub(crate) mod tests {
 
     #[test]
     fn kick_and_revocation_select_their_connections() {
-        use crate::auth::revocation::Target;
+        use crate::protocol::identity::Target;
         let cs = [
             Connection {
                 jti: Some("j1".into()),

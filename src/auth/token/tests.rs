@@ -3,6 +3,8 @@
 use super::*;
 use crate::auth::keyring::{build, KeySources, Keyring};
 use crate::auth::test_crypto::{block_on, RingCrypto};
+use crate::protocol::identity::Identity;
+use crate::protocol::names::MAX_SUB_BYTES;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jwt_compact::alg::{Hs256, Hs256Key, Hs512, Hs512Key};

@@ -1,0 +1,223 @@
+//! Admin API: user management for running roomgate in production, and the room
+//! controls (room stats, kick a user, revoke a token or user: `super::revoke`).
+//!
+//! Guarded by `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. When the
+//! `ADMIN_TOKEN` secret is not set, every admin route answers 404, as if it did not
+//! exist: an unconfigured deployment exposes no admin surface at all.
+
+use serde::{Deserialize, Serialize};
+use worker::{Env, Method, Request, Response};
+
+use super::revoke;
+use crate::auth::grants::{valid_patterns, MAX_PATTERNS};
+use crate::auth::password::{check_new_password, PasswordHash, SALT_BYTES};
+use crate::auth::secret::{ct_eq, random_bytes, random_id};
+use crate::objects::room::client as room_client;
+use crate::protocol::names::{
+    is_valid_room_name, normalize_username, valid_display_name, MAX_DISPLAY_NAME, MAX_SUB_BYTES,
+    MAX_USERNAME,
+};
+use crate::runtime::env::{config, now_secs, string_binding, ADMIN_TOKEN};
+use crate::runtime::error::ApiError;
+use crate::runtime::http::{bearer, json, read_json};
+use crate::runtime::webcrypto::pbkdf2_sha256;
+use crate::store::users::{Grants, User, UserStore};
+
+const MAX_ADMIN_BODY: usize = 4 * 1024;
+
+/// Routes `/admin/...` (the segments after `admin`).
+pub async fn route(req: Request, env: &Env, rest: &[&str]) -> Result<Response, ApiError> {
+    authorize(&req, env)?;
+    match (req.method(), rest) {
+        (Method::Get, ["users"]) => list(env).await,
+        (_, ["users"]) => Err(ApiError::MethodNotAllowed("GET")),
+        (Method::Put, ["users", username]) => put_user(req, env, username).await,
+        (Method::Delete, ["users", username]) => delete_user(env, username).await,
+        (_, ["users", _]) => Err(ApiError::MethodNotAllowed("PUT, DELETE")),
+        (Method::Get, ["rooms", room]) => room_stats(env, room).await,
+        (_, ["rooms", _]) => Err(ApiError::MethodNotAllowed("GET")),
+        (Method::Post, ["rooms", room, "kick"]) => kick(req, env, room).await,
+        (_, ["rooms", _, "kick"]) => Err(ApiError::MethodNotAllowed("POST")),
+        (Method::Post, ["revoke"]) => revoke::handle(req, env).await,
+        (_, ["revoke"]) => Err(ApiError::MethodNotAllowed("POST")),
+        _ => Err(ApiError::NotFound("no such admin route".into())),
+    }
+}
+
+fn authorize(req: &Request, env: &Env) -> Result<(), ApiError> {
+    let Some(expected) = string_binding(env, ADMIN_TOKEN).filter(|t| !t.is_empty()) else {
+        return Err(ApiError::NotFound("not found".into()));
+    };
+    let presented = bearer(req)?.unwrap_or_default();
+    if ct_eq(expected.as_bytes(), presented.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+fn username(raw: &str) -> Result<String, ApiError> {
+    normalize_username(raw).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "usernames are 1-{MAX_USERNAME} characters of [a-z0-9_.-]"
+        ))
+    })
+}
+
+#[derive(Deserialize)]
+struct PutUser {
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    /// Absent: unchanged (none on create); `null`: no `rooms` claim; an array: grants.
+    #[serde(default, deserialize_with = "present")]
+    rooms: Option<Option<Vec<String>>>,
+}
+
+/// `Some(value)` whenever the key is present, so `null` can be told from absent.
+fn present<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<Vec<String>>>, D::Error> {
+    Option::<Vec<String>>::deserialize(d).map(Some)
+}
+
+#[derive(Serialize)]
+struct UserBody<'a> {
+    user: &'a User,
+    created: bool,
+}
+
+async fn put_user(mut req: Request, env: &Env, raw: &str) -> Result<Response, ApiError> {
+    let username = username(raw)?;
+    let body: PutUser = read_json(&mut req, MAX_ADMIN_BODY).await?;
+    if let Some(name) = &body.name {
+        if !valid_display_name(name) {
+            return Err(ApiError::BadRequest(format!(
+                "name must be 1-{MAX_DISPLAY_NAME} characters without control characters"
+            )));
+        }
+    }
+    if let Some(Some(patterns)) = &body.rooms {
+        if !valid_patterns(patterns) {
+            return Err(ApiError::BadRequest(format!(
+                "rooms must be at most {MAX_PATTERNS} room names or prefixes ending in *"
+            )));
+        }
+    }
+    let grants: Option<Grants> = body.rooms.clone().flatten().map(Grants);
+    let rooms = body.rooms.as_ref().map(|_| grants.as_ref());
+    let store = UserStore::new(env)?;
+    let Some(password) = body.password else {
+        // No password: only a profile change of an existing user makes sense.
+        if body.name.is_none() && rooms.is_none() {
+            return Err(ApiError::BadRequest(
+                "give a password (to create or reset), a name and/or rooms".into(),
+            ));
+        }
+        return match store
+            .update_profile(&username, body.name.as_deref(), rooms)
+            .await?
+        {
+            Some(user) => json(
+                200,
+                &UserBody {
+                    user: &user,
+                    created: false,
+                },
+            ),
+            None => Err(ApiError::BadRequest(
+                "user does not exist; a password is required to create it".into(),
+            )),
+        };
+    };
+    check_new_password(&password).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+
+    let iterations = config(env)?.pbkdf2_iterations;
+    let salt = random_bytes::<SALT_BYTES>().to_vec();
+    let hash = pbkdf2_sha256(password.as_bytes(), &salt, iterations).await?;
+    let encoded = PasswordHash {
+        iterations,
+        salt,
+        hash,
+    }
+    .encode();
+    // Keep the current display name on a password reset that does not name one.
+    let name = match body.name {
+        Some(name) => name,
+        None => store
+            .find(&username)
+            .await?
+            .map(|u| u.name)
+            .unwrap_or_else(|| username.clone()),
+    };
+    let (user, created) = store
+        .upsert(&random_id(), &username, &name, &encoded, rooms, now_secs())
+        .await?;
+    json(
+        if created { 201 } else { 200 },
+        &UserBody {
+            user: &user,
+            created,
+        },
+    )
+}
+
+async fn delete_user(env: &Env, raw: &str) -> Result<Response, ApiError> {
+    let username = username(raw)?;
+    if UserStore::new(env)?.delete(&username).await? {
+        Ok(Response::empty()?.with_status(204))
+    } else {
+        Err(ApiError::NotFound(format!("no user {username:?}")))
+    }
+}
+
+async fn list(env: &Env) -> Result<Response, ApiError> {
+    #[derive(Serialize)]
+    struct Users {
+        users: Vec<User>,
+    }
+    let users = UserStore::new(env)?.list().await?;
+    json(200, &Users { users })
+}
+
+/// `POST /admin/rooms/{room}/kick` `{"user_id": ...}`: closes that user's sockets in the
+/// room with 4003 `kicked`. Not a ban: the user may connect again.
+async fn kick(mut req: Request, env: &Env, room: &str) -> Result<Response, ApiError> {
+    #[derive(Deserialize)]
+    struct Kick {
+        user_id: String,
+    }
+    #[derive(Serialize)]
+    struct Kicked<'a> {
+        room: &'a str,
+        user_id: &'a str,
+        closed: usize,
+    }
+    if !is_valid_room_name(room) {
+        return Err(ApiError::InvalidRoom);
+    }
+    let body: Kick = read_json(&mut req, MAX_ADMIN_BODY).await?;
+    if body.user_id.is_empty() || body.user_id.len() > MAX_SUB_BYTES {
+        return Err(ApiError::BadRequest(format!(
+            "user_id must be 1-{MAX_SUB_BYTES} bytes"
+        )));
+    }
+    let closed = room_client::kick(env, room, &body.user_id).await?;
+    json(
+        200,
+        &Kicked {
+            room,
+            user_id: &body.user_id,
+            closed,
+        },
+    )
+}
+
+/// `GET /admin/rooms/{room}`: connections, members, latest `seq` and kept history.
+async fn room_stats(env: &Env, room: &str) -> Result<Response, ApiError> {
+    if !is_valid_room_name(room) {
+        return Err(ApiError::InvalidRoom);
+    }
+    json(200, &room_client::stats(env, room).await?)
+}

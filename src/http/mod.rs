@@ -1,0 +1,19 @@
+//! The Worker's routes, one file each; `lib.rs` holds the route table that calls them.
+//!
+//! - [`gate`]: `GET /ws/{room}`, every check before a socket exists;
+//! - [`login`]: `POST /login`;
+//! - [`tickets`]: `POST /ws-ticket`;
+//! - [`jwks`]: `GET /.well-known/jwks.json`;
+//! - [`page`]: `GET /`, `/app.js`, `/app.css`, the browser chat client;
+//! - [`admin`]: `/admin/...`, users and room controls; [`revoke`]: `POST /admin/revoke`.
+//!
+//! A route reaches a Durable Object only through that object's `client`, and proves who
+//! a client is only through `authn`.
+
+pub mod admin;
+pub mod gate;
+pub mod jwks;
+pub mod login;
+pub mod page;
+pub mod revoke;
+pub mod tickets;

@@ -1,0 +1,10 @@
+//! roomgate's Durable Objects, one folder each: the class, its private state and
+//! storage, and the `client` module that is the only way anything else calls it.
+//!
+//! - [`room`]: one `Room` per room name, owning its sockets, history and presence;
+//! - [`tickets`]: `TicketBox`, single-use WebSocket tickets;
+//! - [`login_limiter`]: `LoginLimiter`, failed-login counters.
+
+pub mod login_limiter;
+pub mod room;
+pub mod tickets;

@@ -1,0 +1,54 @@
+//! The only way anything else reaches a `Room` object: hand it a verified socket, or
+//! call it ([`RoomCall`]).
+
+use worker::wasm_bindgen::JsValue;
+use worker::Env;
+
+use crate::protocol::identity::Revocation;
+use crate::protocol::internal::{
+    Closed, Handoff, RoomCall, RoomStats, CONNECT_PATH, HANDOFF_HEADER,
+};
+use crate::runtime::env::ROOMS_BINDING;
+use crate::runtime::error::ApiError;
+use crate::runtime::object::{call, forward, stub};
+
+/// Hands the socket the gate verified to its room. Not `async`: the answer is the
+/// promise of the room's response (its 101 with the socket, or the room's own refusal),
+/// passed on as it comes, with no copy into a `worker::Response` and back.
+pub fn connect(env: &Env, handoff: &Handoff) -> Result<JsValue, ApiError> {
+    let room = stub(env, ROOMS_BINDING, &handoff.room)?;
+    let encoded = handoff.encode();
+    forward(
+        room,
+        CONNECT_PATH,
+        &[("upgrade", "websocket"), (HANDOFF_HEADER, &encoded)],
+    )
+}
+
+/// Closes `user_id`'s sockets in `room`; returns how many.
+pub async fn kick(env: &Env, room: &str, user_id: &str) -> Result<usize, ApiError> {
+    let call_kick = RoomCall::Kick {
+        user_id: user_id.to_owned(),
+    };
+    let closed: Closed = call(&stub(env, ROOMS_BINDING, room)?, &call_kick).await?;
+    Ok(closed.closed)
+}
+
+/// Pushes `revocation` to `room`; returns how many sockets it closed there.
+pub async fn push_revocation(
+    env: &Env,
+    room: &str,
+    revocation: &Revocation,
+) -> Result<usize, ApiError> {
+    let push = RoomCall::Revoke {
+        room: room.to_owned(),
+        revocation: revocation.clone(),
+    };
+    let closed: Closed = call(&stub(env, ROOMS_BINDING, room)?, &push).await?;
+    Ok(closed.closed)
+}
+
+/// The figures of `room`.
+pub async fn stats(env: &Env, room: &str) -> Result<RoomStats, ApiError> {
+    call(&stub(env, ROOMS_BINDING, room)?, &RoomCall::Stats).await
+}

@@ -1,0 +1,143 @@
+//! What one in-memory instance of a `Room` object holds.
+//!
+//! The durable truth is in the sockets' attachments and in [`RoomTables`]; an instance
+//! keeps copies of what it has read from there (the roster, the latest `seq`, the
+//! room's revocations, whether it announces presence) for as long as it lives, which is
+//! until the runtime evicts it. Only this instance writes the storage it mirrors, so the
+//! copies stay exact.
+//!
+//! The fields are visible to the files of `objects/room/` and nowhere else.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use worker::{console_error, Env, State, WebSocket};
+
+use super::roster::{Live, Roster};
+use super::tables::RoomTables;
+use crate::auth::secret::random_id;
+use crate::config::Config;
+use crate::protocol::frames::{PING, PONG};
+use crate::protocol::identity::Revocation;
+use crate::room::expiry::ExpiryPolicy;
+use crate::room::state::{Connection, Presence};
+use crate::runtime::env::config;
+use crate::runtime::error::ApiError;
+
+pub(super) struct RoomInstance {
+    pub(super) state: State,
+    pub(super) env: Env,
+    pub(super) tables: RoomTables,
+    /// Registrations in flight (`super::registry`). The one thing kept in memory only, on
+    /// purpose: it describes requests still running in this instance, and an instance
+    /// cannot be evicted while one runs.
+    pub(super) activating: Cell<u32>,
+    /// Random per in-memory instance, reported by the room's stats: it changes when the
+    /// runtime evicted the object and built it again (hibernation made observable).
+    pub(super) instance_id: String,
+    /// The live sockets and identities: read from the attachments once per instance,
+    /// then kept in step.
+    roster: RefCell<Option<Roster>>,
+    /// The durable `seq`, once read in this instance.
+    pub(super) seq: Cell<Option<u64>>,
+    /// The alarm this instance set and that has not fired yet (unix ms), if any: a new
+    /// deadline after it needs no storage write, because that alarm reschedules
+    /// (`super::expiry`).
+    pub(super) alarm_at: Cell<Option<u64>>,
+    /// The room's revocations, once read in this instance (`super::registry`).
+    pub(super) revoked: RefCell<Option<Vec<Revocation>>>,
+    /// Whether this room announces presence (`PRESENCE_ROOMS`), once its name is known
+    /// in this instance.
+    presence: Cell<Option<Presence>>,
+}
+
+impl RoomInstance {
+    pub(super) fn new(state: State, env: Env) -> Self {
+        let tables = RoomTables::open(state.storage().sql());
+        // Keep-alive without waking the object: the runtime answers an exact `PING` with
+        // `PONG` itself, even while the object is evicted. Set on every construction (the
+        // setting is per instance); other spellings of a ping reach the room.
+        match worker::worker_sys::WebSocketRequestResponsePair::new(PING, PONG) {
+            Ok(pair) => state.set_websocket_auto_response(&pair),
+            Err(e) => console_error!("room auto-response: {e:?}"),
+        }
+        Self {
+            state,
+            env,
+            tables,
+            activating: Cell::new(0),
+            instance_id: random_id(),
+            roster: RefCell::new(None),
+            seq: Cell::new(None),
+            alarm_at: Cell::new(None),
+            revoked: RefCell::new(None),
+            presence: Cell::new(None),
+        }
+    }
+
+    /// The isolate's configuration; an unusable one is reported on every event rather
+    /// than silently defaulted.
+    pub(super) fn config(&self) -> Result<Rc<Config>, ApiError> {
+        config(&self.env)
+    }
+
+    pub(super) fn expiry_policy(&self) -> Result<ExpiryPolicy, ApiError> {
+        let config = self.config()?;
+        Ok(ExpiryPolicy {
+            leeway_secs: config.tokens.leeway_secs,
+            warning_secs: config.room.expiry_warning_secs,
+        })
+    }
+
+    /// Runs `f` on the roster, reading it from the attachments first if this instance
+    /// has not yet.
+    pub(super) fn with_roster<R>(&self, f: impl FnOnce(&mut Roster) -> R) -> R {
+        let mut roster = self.roster.borrow_mut();
+        let roster = roster.get_or_insert_with(|| Roster::load(self.state.get_websockets()));
+        f(roster)
+    }
+
+    /// Every live socket with its identity. Sockets already departed (closing) are left
+    /// out.
+    pub(super) fn live(&self) -> Live {
+        self.with_roster(|r| r.live())
+    }
+
+    /// The identity of `ws` if it is live.
+    pub(super) fn identity(&self, ws: &WebSocket) -> Option<Connection> {
+        self.with_roster(|r| r.get(ws))
+    }
+
+    /// The room's latest `seq` (0 before its first message), read once per instance:
+    /// the room's messages all go through it.
+    pub(super) fn last_seq(&self) -> worker::Result<u64> {
+        if let Some(seq) = self.seq.get() {
+            return Ok(seq);
+        }
+        let seq = self.tables.latest_seq()?;
+        self.seq.set(Some(seq));
+        Ok(seq)
+    }
+
+    /// Whether this room announces presence: from `room` (its name, known on a connect)
+    /// or the name it stored when it was first entered. A room that cannot tell (no name
+    /// stored, configuration unusable) announces, as every room does by default.
+    pub(super) fn presence(&self, room: Option<&str>) -> Presence {
+        if let Some(known) = self.presence.get() {
+            return known;
+        }
+        let Ok(config) = self.config() else {
+            return Presence::Announced;
+        };
+        let Some(name) = room.map(str::to_owned).or_else(|| self.tables.name()) else {
+            return Presence::Announced;
+        };
+        let presence = if config.presence_in(&name) {
+            Presence::Announced
+        } else {
+            Presence::Silent
+        };
+        self.presence.set(Some(presence));
+        presence
+    }
+}

@@ -1,0 +1,250 @@
+//! The `Room` object's SQLite storage: its whole schema and every statement run on it.
+//!
+//! Every method is synchronous: the SQLite API needs no `await`, so the object can
+//! sequence, store and broadcast a message (or welcome and replay to a resuming socket)
+//! with no other event in between.
+//!
+//! Tables:
+//! - `message`: the kept `message` frames, exactly as broadcast, by `seq`;
+//! - `room_meta`: integer counters: `seq` when no messages are kept, and the registry
+//!   marks `activations` / `deactivated` (`super::registry`);
+//! - `room_name`: the room's own name (a Durable Object does not know the name it was
+//!   created from), for the registry and for grant checks on refresh;
+//! - `revoked`: revocations pushed to this room or copied when it registered, checked on
+//!   every new socket.
+
+use serde::Deserialize;
+use worker::{SqlStorage, SqlStorageValue};
+
+use crate::auth::revocation::RevocationRow;
+use crate::protocol::identity::Revocation;
+use crate::room::history;
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS room_meta (
+        key TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS room_name (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        name TEXT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS revoked (
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        until INTEGER NOT NULL,
+        PRIMARY KEY (kind, value)
+    )",
+    "CREATE TABLE IF NOT EXISTS message (
+        seq INTEGER PRIMARY KEY,
+        frame TEXT NOT NULL
+    )",
+];
+
+/// Increments a `room_meta` counter and returns its new value, in one statement.
+const BUMP: &str = "INSERT INTO room_meta (key, value) VALUES (?1, 1)
+    ON CONFLICT(key) DO UPDATE SET value = value + 1
+    RETURNING value";
+
+/// SQLite integers are signed: bounds above `i64::MAX` mean "no bound".
+fn int(n: u64) -> SqlStorageValue {
+    SqlStorageValue::from(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+#[derive(Deserialize)]
+struct FrameRow {
+    frame: String,
+}
+
+/// The room's tables, through the object's SQL handle.
+pub(super) struct RoomTables {
+    sql: SqlStorage,
+}
+
+impl RoomTables {
+    /// Opens the storage and creates any table that does not exist yet. A failure is
+    /// logged; the statements that need the table then fail on their own.
+    pub(super) fn open(sql: SqlStorage) -> Self {
+        for statement in SCHEMA {
+            if let Err(e) = sql.exec(statement, None) {
+                worker::console_error!("room schema: {e}");
+            }
+        }
+        Self { sql }
+    }
+
+    /// The integer column `value` of the first row `query` returns (`None`: no row, or
+    /// `NULL`).
+    fn first_value(&self, query: &str, args: Vec<SqlStorageValue>) -> worker::Result<Option<u64>> {
+        #[derive(Deserialize)]
+        struct Row {
+            value: Option<i64>,
+        }
+        let rows: Vec<Row> = self.sql.exec(query, args)?.to_array()?;
+        rows.first()
+            .and_then(|r| r.value)
+            .map(|v| {
+                u64::try_from(v)
+                    .map_err(|_| worker::Error::RustError(format!("negative value: {query}")))
+            })
+            .transpose()
+    }
+
+    /// The room's latest `seq` (0 before its first message): the newest kept message's,
+    /// or the counter when messages are not kept (`HISTORY_LIMIT=0`), whichever is
+    /// higher, so changing the limit either way never reuses a `seq`.
+    pub(super) fn latest_seq(&self) -> worker::Result<u64> {
+        Ok(self
+            .first_value(
+                "SELECT MAX(
+                    COALESCE((SELECT value FROM room_meta WHERE key = 'seq'), 0),
+                    COALESCE((SELECT MAX(seq) FROM message), 0)
+                ) AS value",
+                vec![],
+            )?
+            .unwrap_or(0))
+    }
+
+    /// Records message `seq`: keeps `frame` and drops what falls outside the last
+    /// `limit`. The kept row is also the durable record of the `seq` (the newest row is
+    /// never trimmed while `limit` ≥ 1), so a message costs one write and one trim; with
+    /// nothing kept (`limit` 0) the `seq` goes to the `room_meta` counter instead.
+    pub(super) fn store_message(&self, seq: u64, frame: &str, limit: u64) -> worker::Result<()> {
+        if limit == 0 {
+            self.sql.exec(
+                "INSERT INTO room_meta (key, value) VALUES ('seq', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                vec![int(seq)],
+            )?;
+            self.sql.exec("DELETE FROM message", None)?;
+            return Ok(());
+        }
+        self.sql.exec(
+            "INSERT INTO message (seq, frame) VALUES (?1, ?2)",
+            vec![int(seq), frame.into()],
+        )?;
+        if let Some(through) = history::trim_through(seq, limit) {
+            self.sql
+                .exec("DELETE FROM message WHERE seq <= ?1", vec![int(through)])?;
+        }
+        Ok(())
+    }
+
+    /// Every kept frame with a seq above `after`, oldest first.
+    pub(super) fn frames_after(&self, after: u64) -> worker::Result<Vec<String>> {
+        let rows: Vec<FrameRow> = self
+            .sql
+            .exec(
+                "SELECT frame FROM message WHERE seq > ?1 ORDER BY seq",
+                vec![int(after)],
+            )?
+            .to_array()?;
+        Ok(rows.into_iter().map(|r| r.frame).collect())
+    }
+
+    /// The newest `limit` kept frames with a seq below `before`, newest first.
+    pub(super) fn frames_before(&self, before: u64, limit: u64) -> worker::Result<Vec<String>> {
+        let rows: Vec<FrameRow> = self
+            .sql
+            .exec(
+                "SELECT frame FROM message WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
+                vec![int(before), int(limit)],
+            )?
+            .to_array()?;
+        Ok(rows.into_iter().map(|r| r.frame).collect())
+    }
+
+    /// How many messages are kept.
+    pub(super) fn kept(&self) -> worker::Result<u64> {
+        Ok(self
+            .first_value("SELECT COUNT(*) AS value FROM message", vec![])?
+            .unwrap_or(0))
+    }
+
+    /// The seq of the oldest kept message, if any.
+    pub(super) fn oldest_kept(&self) -> worker::Result<Option<u64>> {
+        self.first_value("SELECT MIN(seq) AS value FROM message", vec![])
+    }
+
+    /// Counts one more activation and returns its mark (`super::registry`).
+    pub(super) fn next_activation(&self) -> worker::Result<u64> {
+        self.first_value(BUMP, vec!["activations".into()])?
+            .ok_or_else(|| worker::Error::RustError("counter activations: no row".into()))
+    }
+
+    /// The marks of the last activation and of the last removal from the registry (0 when
+    /// there was none).
+    pub(super) fn registration(&self) -> worker::Result<(u64, u64)> {
+        let counter = |key: &str| {
+            self.first_value(
+                "SELECT value FROM room_meta WHERE key = ?1",
+                vec![key.into()],
+            )
+            .map(|v| v.unwrap_or(0))
+        };
+        Ok((counter("activations")?, counter("deactivated")?))
+    }
+
+    /// Records that the registry entry of activation `mark` was removed.
+    pub(super) fn record_deactivation(&self, mark: u64) -> worker::Result<()> {
+        self.sql.exec(
+            "INSERT OR REPLACE INTO room_meta (key, value) VALUES ('deactivated', ?1)",
+            vec![int(mark)],
+        )?;
+        Ok(())
+    }
+
+    /// The room's name, once it has had a socket or a revocation.
+    pub(super) fn name(&self) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Row {
+            name: String,
+        }
+        let rows: Vec<Row> = self
+            .sql
+            .exec("SELECT name FROM room_name WHERE id = 1", None)
+            .and_then(|c| c.to_array())
+            .ok()?;
+        rows.into_iter().next().map(|r| r.name)
+    }
+
+    pub(super) fn set_name(&self, room: &str) -> worker::Result<()> {
+        self.sql.exec(
+            "INSERT OR REPLACE INTO room_name (id, name) VALUES (1, ?1)",
+            vec![room.into()],
+        )?;
+        Ok(())
+    }
+
+    /// Every revocation this room keeps that is in force at `now`.
+    pub(super) fn revocations(&self, now: u64) -> worker::Result<Vec<Revocation>> {
+        let rows: Vec<RevocationRow> = self
+            .sql
+            .exec(
+                "SELECT kind, value, until FROM revoked WHERE until > ?1",
+                vec![int(now)],
+            )?
+            .to_array()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(RevocationRow::into_revocation)
+            .collect())
+    }
+
+    /// Keeps `revocation` (a target kept already keeps the later `until`) and drops the
+    /// ones that have run out at `now`.
+    pub(super) fn keep_revocation(&self, revocation: &Revocation, now: u64) -> worker::Result<()> {
+        self.sql
+            .exec("DELETE FROM revoked WHERE until <= ?1", vec![int(now)])?;
+        self.sql.exec(
+            "INSERT INTO revoked (kind, value, until) VALUES (?1, ?2, ?3)
+             ON CONFLICT(kind, value) DO UPDATE SET until = MAX(until, excluded.until)",
+            vec![
+                revocation.target.kind().into(),
+                revocation.target.value().into(),
+                int(revocation.until),
+            ],
+        )?;
+        Ok(())
+    }
+}

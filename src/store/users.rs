@@ -1,0 +1,189 @@
+//! The user store: the `users` table in D1 (created by `migrations/`).
+//!
+//! Usernames arrive normalized (`protocol::names::normalize_username`). Password hashes
+//! never leave this module except into the login check: the listing type has no hash
+//! field at all.
+
+use serde::{Deserialize, Serialize};
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, Env};
+
+use crate::runtime::d1::{db, int, text_or_null};
+use crate::runtime::error::ApiError;
+
+/// A user as the admin API shows it. Deliberately without the password hash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub name: String,
+    pub created_at: u64,
+    /// Room grants put in this user's tokens (`rooms` claim); `None`: no claim.
+    #[serde(default)]
+    pub rooms: Option<Grants>,
+}
+
+/// Room patterns as stored: a JSON array in a TEXT column (D1 has no array type).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Grants(pub Vec<String>);
+
+impl Grants {
+    pub fn to_column(&self) -> String {
+        serde_json::to_string(&self.0).expect("strings serialize")
+    }
+}
+
+impl<'de> Deserialize<'de> for Grants {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        serde_json::from_str(&text)
+            .map(Grants)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// What login needs: the public identity and the stored hash.
+#[derive(Debug, Deserialize)]
+pub struct Credentials {
+    pub id: String,
+    pub name: String,
+    pub password_hash: String,
+    #[serde(default)]
+    pub rooms: Option<Grants>,
+}
+
+fn grants_column(rooms: Option<Option<&Grants>>) -> JsValue {
+    match rooms.flatten() {
+        Some(g) => JsValue::from_str(&g.to_column()),
+        None => JsValue::NULL,
+    }
+}
+
+pub struct UserStore {
+    db: D1Database,
+}
+
+const USER_COLUMNS: &str = "id, username, display_name AS name, created_at, rooms";
+
+impl UserStore {
+    pub fn new(env: &Env) -> Result<Self, ApiError> {
+        Ok(Self { db: db(env)? })
+    }
+
+    /// Credentials for `username` (already normalized), if the user exists.
+    pub async fn credentials(&self, username: &str) -> Result<Option<Credentials>, ApiError> {
+        Ok(self
+            .db
+            .prepare(
+                "SELECT id, display_name AS name, password_hash, rooms FROM users WHERE username = ?1",
+            )
+            .bind(&[username.into()])?
+            .first::<Credentials>(None)
+            .await?)
+    }
+
+    pub async fn find(&self, username: &str) -> Result<Option<User>, ApiError> {
+        Ok(self
+            .db
+            .prepare(format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE username = ?1"
+            ))
+            .bind(&[username.into()])?
+            .first::<User>(None)
+            .await?)
+    }
+
+    /// Creates the user, or — when `username` exists — replaces its display name and
+    /// password hash, and its room grants when `rooms` is `Some` (`Some(None)` clears
+    /// them). One statement, so two concurrent calls cannot create two rows. Returns the
+    /// stored user and whether it was created.
+    pub async fn upsert(
+        &self,
+        new_id: &str,
+        username: &str,
+        name: &str,
+        password_hash: &str,
+        rooms: Option<Option<&Grants>>,
+        now: u64,
+    ) -> Result<(User, bool), ApiError> {
+        #[derive(Deserialize)]
+        struct Row {
+            #[serde(flatten)]
+            user: User,
+            created: u8,
+        }
+        let row = self
+            .db
+            .prepare(format!(
+                "INSERT INTO users (id, username, display_name, password_hash, created_at, rooms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?7)
+                 ON CONFLICT(username) DO UPDATE
+                   SET display_name = excluded.display_name,
+                       password_hash = excluded.password_hash,
+                       rooms = CASE WHEN ?6 THEN excluded.rooms ELSE rooms END
+                 RETURNING {USER_COLUMNS}, id = ?1 AS created"
+            ))
+            .bind(&[
+                new_id.into(),
+                username.into(),
+                name.into(),
+                password_hash.into(),
+                int(now),
+                JsValue::from_bool(rooms.is_some()),
+                grants_column(rooms),
+            ])?
+            .first::<Row>(None)
+            .await?
+            .ok_or_else(|| ApiError::Internal("upsert returned no row".into()))?;
+        Ok((row.user, row.created != 0))
+    }
+
+    /// Changes the display name and/or room grants of an existing user (the password
+    /// stays). `None` leaves a field as it is; `Some(None)` clears the grants.
+    pub async fn update_profile(
+        &self,
+        username: &str,
+        name: Option<&str>,
+        rooms: Option<Option<&Grants>>,
+    ) -> Result<Option<User>, ApiError> {
+        Ok(self
+            .db
+            .prepare(format!(
+                "UPDATE users SET display_name = COALESCE(?2, display_name),
+                    rooms = CASE WHEN ?3 THEN ?4 ELSE rooms END
+                 WHERE username = ?1 RETURNING {USER_COLUMNS}"
+            ))
+            .bind(&[
+                username.into(),
+                text_or_null(name),
+                JsValue::from_bool(rooms.is_some()),
+                grants_column(rooms),
+            ])?
+            .first::<User>(None)
+            .await?)
+    }
+
+    /// Deletes the user; `false` when there was none.
+    pub async fn delete(&self, username: &str) -> Result<bool, ApiError> {
+        let gone = self
+            .db
+            .prepare("DELETE FROM users WHERE username = ?1 RETURNING id")
+            .bind(&[username.into()])?
+            .all()
+            .await?
+            .results::<serde_json::Value>()?;
+        Ok(!gone.is_empty())
+    }
+
+    pub async fn list(&self) -> Result<Vec<User>, ApiError> {
+        Ok(self
+            .db
+            .prepare(format!(
+                "SELECT {USER_COLUMNS} FROM users ORDER BY username"
+            ))
+            .all()
+            .await?
+            .results::<User>()?)
+    }
+}
