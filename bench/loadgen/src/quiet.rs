@@ -19,8 +19,7 @@
 //! been idle for one [`TICK`]; between the steps of a fan-out room, whose sockets stay
 //! open, until its CPU has been idle. How long each wait took is recorded in the JSON.
 
-use crate::target::Running;
-use serde::Serialize;
+use crate::target::{QuietWait, Running};
 use std::time::{Duration, Instant};
 
 /// CPU is sampled over this window.
@@ -31,16 +30,6 @@ pub const SLACK: usize = 32;
 pub const LIMIT: Duration = Duration::from_secs(30);
 /// Idle: less CPU than this share of one core over a tick.
 pub const IDLE_SHARE: f64 = 0.10;
-
-/// One wait before a phase, as recorded in the results.
-#[derive(Debug, Serialize, Clone)]
-pub struct Wait {
-    pub before: String,
-    pub waited_s: f64,
-    pub settled: bool,
-    pub fds_at_start: Option<usize>,
-    pub fds_at_end: Option<usize>,
-}
 
 /// Open descriptors of `pid` (/proc/<pid>/fd).
 pub fn open_fds(pid: i32) -> Option<usize> {
@@ -78,17 +67,17 @@ pub async fn measure_rest(t: &Running) -> Option<usize> {
 /// Waits until `t` is quiet (see [`is_quiet`]; its resting count from
 /// [`measure_rest`], kept in `Running::rest_fds`) before the phase `before`, and records
 /// the wait on `t`.
-pub async fn wait(t: &Running, before: &str) -> Wait {
+pub async fn wait(t: &Running, before: &str) -> QuietWait {
     until_quiet(t, before, t.rest_fds.get()).await
 }
 
 /// Waits until `t`'s core is idle (descriptors not checked: for a phase that keeps
 /// sockets open across it, such as a fan-out room between steps), and records the wait.
-pub async fn wait_idle(t: &Running, before: &str) -> Wait {
+pub async fn wait_idle(t: &Running, before: &str) -> QuietWait {
     until_quiet(t, before, None).await
 }
 
-async fn until_quiet(t: &Running, before: &str, rest: Option<usize>) -> Wait {
+async fn until_quiet(t: &Running, before: &str, rest: Option<usize>) -> QuietWait {
     let start = Instant::now();
     let fds_at_start = open_fds(t.server_pid);
     let mut last = t.cpu_us();
@@ -106,7 +95,7 @@ async fn until_quiet(t: &Running, before: &str, rest: Option<usize>) -> Wait {
         }
         last = now;
     }
-    let w = Wait {
+    let w = QuietWait {
         before: before.to_owned(),
         waited_s: start.elapsed().as_secs_f64(),
         settled,
