@@ -3,16 +3,15 @@
 //! workerd does not release the server side of a closed WebSocket while it is busy: after
 //! a closed loop of upgrades, thousands of its sockets sit in CLOSE-WAIT (the client's
 //! FIN received, the descriptor still open) until the runtime is next idle, and then it
-//! releases them all at once (about 1.2–2 s of a full core for 6,000 sockets, measured with
-//! `ss` and /proc on 2026-11-27; bench/README.md). A phase that starts right after one
-//! that opened sockets therefore paid for the previous phase's sockets: its first
-//! connections waited out that release, which was the second-long connect p99 "stalls"
-//! that grew with every repetition on the same runtime.
+//! releases them all at once, keeping its core busy meanwhile (bench/README.md, "A quiet
+//! server"). A phase that starts right after one that opened sockets would pay for the
+//! previous phase's sockets: its first connections would wait out that release, and its
+//! connect p99 would grow with every repetition on the same runtime.
 //!
 //! The same holds for work queued inside the runtime: after a fan-out step the server
-//! could not keep up with, it goes on delivering that step's backlog for seconds after
-//! the generator stopped sending, and a next step started meanwhile measured that
-//! backlog's latency instead of its own rate.
+//! could not keep up with, it goes on delivering that step's backlog after the generator
+//! stops sending, and a next step started meanwhile would measure that backlog's latency
+//! instead of its own rate.
 //!
 //! So the harness waits, before each measured phase, until the server holds no more
 //! descriptors than it did at rest after the warm-up (plus [`SLACK`]) and its CPU has
