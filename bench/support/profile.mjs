@@ -156,8 +156,8 @@ export function summarize(profile, nominalIntervalUs) {
       f.totalCount += count; f.totalUs += us;
     }
   }
-  // V8 may sample less often than asked (workerd under load: ~1-2 ms instead of 100 µs),
-  // so "count × interval" uses the interval actually achieved over the whole profile.
+  // V8 may sample less often than asked (a busy workerd in particular), so
+  // "count × interval" uses the interval actually achieved over the whole profile.
   const spanUs = (profile.endTime ?? 0) - (profile.startTime ?? 0);
   const effIntervalUs = totalCount && spanUs > 0 ? spanUs / totalCount : nominalIntervalUs;
   return { fns: [...fns.values()], totalCount, totalUs, idleCount, idleUs, effIntervalUs };

@@ -1,4 +1,5 @@
-//! Scenario 3: POST /login, closed loop (PBKDF2-SHA256 at 100,000 iterations dominates).
+//! The login load of scenario 3 (`scenario/login.rs`): POST /login, closed loop
+//! (PBKDF2-SHA256 at 100,000 iterations dominates).
 
 use crate::http::request;
 use crate::stats::{new_histogram, record_us, Latency};

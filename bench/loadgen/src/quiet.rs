@@ -3,24 +3,22 @@
 //! workerd does not release the server side of a closed WebSocket while it is busy: after
 //! a closed loop of upgrades, thousands of its sockets sit in CLOSE-WAIT (the client's
 //! FIN received, the descriptor still open) until the runtime is next idle, and then it
-//! releases them all at once (about 1.2–2 s of a full core for 6,000 sockets, measured with
-//! `ss` and /proc on 2026-11-27; bench/README.md). A phase that starts right after one
-//! that opened sockets therefore paid for the previous phase's sockets: its first
-//! connections waited out that release, which was the second-long connect p99 "stalls"
-//! that grew with every repetition on the same runtime.
+//! releases them all at once, keeping its core busy meanwhile (bench/README.md, "A quiet
+//! server"). A phase that starts right after one that opened sockets would pay for the
+//! previous phase's sockets: its first connections would wait out that release, and its
+//! connect p99 would grow with every repetition on the same runtime.
 //!
 //! The same holds for work queued inside the runtime: after a fan-out step the server
-//! could not keep up with, it goes on delivering that step's backlog for seconds after
-//! the generator stopped sending, and a next step started meanwhile measured that
-//! backlog's latency instead of its own rate.
+//! could not keep up with, it goes on delivering that step's backlog after the generator
+//! stops sending, and a next step started meanwhile would measure that backlog's latency
+//! instead of its own rate.
 //!
 //! So the harness waits, before each measured phase, until the server holds no more
 //! descriptors than it did at rest after the warm-up (plus [`SLACK`]) and its CPU has
 //! been idle for one [`TICK`]; between the steps of a fan-out room, whose sockets stay
 //! open, until its CPU has been idle. How long each wait took is recorded in the JSON.
 
-use crate::target::Running;
-use serde::Serialize;
+use crate::target::{QuietWait, Running};
 use std::time::{Duration, Instant};
 
 /// CPU is sampled over this window.
@@ -31,16 +29,6 @@ pub const SLACK: usize = 32;
 pub const LIMIT: Duration = Duration::from_secs(30);
 /// Idle: less CPU than this share of one core over a tick.
 pub const IDLE_SHARE: f64 = 0.10;
-
-/// One wait before a phase, as recorded in the results.
-#[derive(Debug, Serialize, Clone)]
-pub struct Wait {
-    pub before: String,
-    pub waited_s: f64,
-    pub settled: bool,
-    pub fds_at_start: Option<usize>,
-    pub fds_at_end: Option<usize>,
-}
 
 /// Open descriptors of `pid` (/proc/<pid>/fd).
 pub fn open_fds(pid: i32) -> Option<usize> {
@@ -78,17 +66,17 @@ pub async fn measure_rest(t: &Running) -> Option<usize> {
 /// Waits until `t` is quiet (see [`is_quiet`]; its resting count from
 /// [`measure_rest`], kept in `Running::rest_fds`) before the phase `before`, and records
 /// the wait on `t`.
-pub async fn wait(t: &Running, before: &str) -> Wait {
+pub async fn wait(t: &Running, before: &str) -> QuietWait {
     until_quiet(t, before, t.rest_fds.get()).await
 }
 
 /// Waits until `t`'s core is idle (descriptors not checked: for a phase that keeps
 /// sockets open across it, such as a fan-out room between steps), and records the wait.
-pub async fn wait_idle(t: &Running, before: &str) -> Wait {
+pub async fn wait_idle(t: &Running, before: &str) -> QuietWait {
     until_quiet(t, before, None).await
 }
 
-async fn until_quiet(t: &Running, before: &str, rest: Option<usize>) -> Wait {
+async fn until_quiet(t: &Running, before: &str, rest: Option<usize>) -> QuietWait {
     let start = Instant::now();
     let fds_at_start = open_fds(t.server_pid);
     let mut last = t.cpu_us();
@@ -106,7 +94,7 @@ async fn until_quiet(t: &Running, before: &str, rest: Option<usize>) -> Wait {
         }
         last = now;
     }
-    let w = Wait {
+    let w = QuietWait {
         before: before.to_owned(),
         waited_s: start.elapsed().as_secs_f64(),
         settled,

@@ -1,4 +1,4 @@
-//! Scenario 5: artefact sizes and cold start.
+//! The measurements of scenario 5 (`scenario/size.rs`): artefact sizes and one cold start.
 
 use crate::target::{self, Kind, Secrets};
 use crate::ws::{upgrade, Upgrade};

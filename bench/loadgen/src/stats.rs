@@ -40,6 +40,13 @@ impl Spread {
     }
 }
 
+/// The [`Spread`] of `values` as JSON; `null` when there is none (no values, or a NaN).
+pub fn spread(values: Vec<f64>) -> serde_json::Value {
+    Spread::of(&values)
+        .map(|s| serde_json::to_value(s).unwrap())
+        .unwrap_or(serde_json::Value::Null)
+}
+
 /// Latencies in microseconds, 1 µs to 120 s, 3 significant figures.
 pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid histogram bounds")

@@ -102,6 +102,17 @@ pub struct Secrets {
     pub admin_token: String,
 }
 
+/// One wait for a quiet server before a phase (`quiet::wait`), as recorded on the
+/// target and in the results (`quiet_waits`).
+#[derive(Debug, serde::Serialize, Clone)]
+pub struct QuietWait {
+    pub before: String,
+    pub waited_s: f64,
+    pub settled: bool,
+    pub fds_at_start: Option<usize>,
+    pub fds_at_end: Option<usize>,
+}
+
 pub struct Running {
     pub kind: Kind,
     /// `http://127.0.0.1:PORT`
@@ -115,7 +126,7 @@ pub struct Running {
     /// The server's open descriptors at rest after the warm-up (`quiet::measure_rest`).
     pub rest_fds: std::cell::Cell<Option<usize>>,
     /// Every wait for a quiet server before a phase (`quiet::wait`), in order.
-    pub quiet_log: std::cell::RefCell<Vec<crate::quiet::Wait>>,
+    pub quiet_log: std::cell::RefCell<Vec<QuietWait>>,
     child: Child,
     stdin: Option<ChildStdin>,
     pgid: i32,

@@ -1,4 +1,5 @@
-//! Scenario 1: WebSocket upgrades (open-loop latency, closed-loop throughput, the 401 path).
+//! The upgrade load of scenario 1 (`scenario/upgrades.rs`): open-loop latency, closed-loop
+//! throughput, the 401 path.
 
 use crate::stats::{new_histogram, record_us, Latency};
 use crate::ws::{close_politely, upgrade, upgrade_expecting_refusal, Upgrade};

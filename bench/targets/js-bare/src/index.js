@@ -28,7 +28,7 @@ export class Bare extends DurableObject {
       try {
         socket.send(message);
       } catch {
-        // A socket closing under us; its own close event follows.
+        // A socket that is already closing; its own close event follows.
       }
     }
   }

@@ -440,7 +440,7 @@ export class Room extends DurableObject {
       try {
         socket.send(frame);
       } catch {
-        // A socket closing under us; its own close event follows.
+        // A socket that is already closing; its own close event follows.
       }
     }
   }
@@ -451,8 +451,8 @@ export class Room extends DurableObject {
 
   async webSocketClose(ws, code) {
     // From compatibility date 2026-04-07 (web_socket_auto_reply_to_close) the runtime
-    // answers the client's close frame itself; closing here is still what older dates
-    // require, and is harmless now. Echo the client's code when it is a sendable one.
+    // answers the client's close frame itself; closing here is what older dates require,
+    // and harmless on later ones. Echo the client's code when it is a sendable one.
     const sendable = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
       (code >= 3000 && code <= 4999);
     const echo = sendable ? code : 1000;

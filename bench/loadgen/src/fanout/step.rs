@@ -1,22 +1,17 @@
-//! Scenario 2 (and 4): one room of N clients, S senders publishing open loop at a combined
-//! rate R; every receiver checks order and records latency.
+//! One measured step on a room: S senders publish open loop at a combined rate R through
+//! a warm-up and a measured window, then the drain waits for every delivery; the step's
+//! figures and its verdict (sustainable or not, and why).
 
-use crate::scan::{is_welcome, scan_bare, scan_message, Delivery, OrderCheck};
-use crate::stats::{new_histogram, record_us, Latency};
-use crate::ws::{now_ns, upgrade, wait_for_text, Upgrade, Ws};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
-use hdrhistogram::Histogram;
+use super::receive::StepState;
+use super::room::Room;
+use crate::stats::Latency;
+use crate::ws::now_ns;
+use futures_util::SinkExt;
 use serde::Serialize;
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
-use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 const PADDING: &str = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
-/// Upgrades in flight while a room fills up.
-const CONNECT_CONCURRENCY: usize = 64;
 /// The generator's core counts as saturated from this share of busy time over the window:
 /// its receive path then sets the latencies and the delivered rate, not the server.
 pub const GENERATOR_SATURATED: f64 = 0.9;
@@ -27,72 +22,6 @@ pub struct StepConfig {
     pub warmup: Duration,
     pub measure: Duration,
     pub drain: Duration,
-}
-
-/// Counters of one step, filled by the receivers.
-struct StepState {
-    step_start_ns: u64,
-    window_start_ns: u64,
-    window_end_ns: u64,
-    hist: Histogram<u64>,
-    /// Deliveries received inside the window (of messages of this step).
-    delivered_in_window: u64,
-    /// Deliveries of messages sent inside the window, whenever received.
-    received_of_window: u64,
-    /// Deliveries of messages from an earlier step.
-    stale: u64,
-    reorders: u64,
-    gaps: u64,
-    unparsed: u64,
-    disconnects: u64,
-}
-
-impl StepState {
-    fn new(step_start_ns: u64, window_start_ns: u64, window_end_ns: u64) -> StepState {
-        StepState {
-            step_start_ns,
-            window_start_ns,
-            window_end_ns,
-            hist: new_histogram(),
-            delivered_in_window: 0,
-            received_of_window: 0,
-            stale: 0,
-            reorders: 0,
-            gaps: 0,
-            unparsed: 0,
-            disconnects: 0,
-        }
-    }
-
-    fn on_delivery(&mut self, d: &Delivery, now: u64) {
-        if d.sent_ns < self.step_start_ns {
-            self.stale += 1;
-            return;
-        }
-        if now >= self.window_start_ns && now < self.window_end_ns {
-            self.delivered_in_window += 1;
-        }
-        if d.sent_ns >= self.window_start_ns && d.sent_ns < self.window_end_ns {
-            self.received_of_window += 1;
-            record_us(&mut self.hist, now.saturating_sub(d.sent_ns) / 1000);
-        }
-    }
-}
-
-/// A room full of connected clients and their receiver tasks.
-pub struct Room {
-    pub name: String,
-    pub n: usize,
-    state: Rc<RefCell<StepState>>,
-    /// Write halves of the senders (the first S clients), lent to sender tasks per step.
-    sinks: Vec<Option<SplitSink<Ws, Message>>>,
-    /// The other clients' write halves, kept so nothing closes.
-    idle_sinks: Vec<SplitSink<Ws, Message>>,
-    receivers: Vec<JoinHandle<()>>,
-    /// Each sender's next counter.
-    counters: Vec<u64>,
-    alive: Rc<RefCell<usize>>,
-    pub connect_s: f64,
 }
 
 #[derive(Debug, Serialize, Clone)]
@@ -139,179 +68,7 @@ fn sender_frame(sender: usize, counter: u64, ns: u64) -> String {
     format!(r#"{{"type":"publish","data":{{"b":"{sender}.{counter}.{ns}","p":"{PADDING}"}}}}"#)
 }
 
-async fn receive(
-    mut stream: SplitStream<Ws>,
-    senders: usize,
-    bare: bool,
-    state: Rc<RefCell<StepState>>,
-    alive: Rc<RefCell<usize>>,
-) {
-    // The order checks span the room's life; the step counts their increments.
-    let mut seq = OrderCheck::default();
-    let mut per_sender = vec![OrderCheck::default(); senders];
-    while let Some(m) = stream.next().await {
-        let text = match m {
-            Ok(Message::Text(t)) => t,
-            Ok(Message::Close(_)) | Err(_) => break,
-            Ok(_) => continue,
-        };
-        let now = now_ns();
-        let bytes = text.as_bytes();
-        let d = if bare {
-            scan_bare(bytes)
-        } else {
-            scan_message(bytes)
-        };
-        let mut st = state.borrow_mut();
-        let Some(d) = d else {
-            // Join/leave/etc. are expected on authenticated targets; on js-bare every
-            // frame should be one of ours.
-            if bare {
-                st.unparsed += 1;
-            }
-            continue;
-        };
-        let check = match d.seq {
-            Some(_) => &mut seq,
-            None => match per_sender.get_mut(d.sender as usize) {
-                Some(c) => c,
-                None => {
-                    st.unparsed += 1;
-                    continue;
-                }
-            },
-        };
-        let (r0, g0) = (check.reorders, check.gaps);
-        check.observe(d.seq.unwrap_or(d.counter));
-        st.reorders += check.reorders - r0;
-        st.gaps += check.gaps - g0;
-        st.on_delivery(&d, now);
-    }
-    state.borrow_mut().disconnects += 1;
-    *alive.borrow_mut() -= 1;
-}
-
 impl Room {
-    /// Connects `n` clients to `room` (valid tokens u0..u<n-1>, `tokens[i]`), waits for each
-    /// welcome (js-bare: the 101), then starts the receivers.
-    pub async fn connect(
-        addr: &str,
-        room: &str,
-        n: usize,
-        senders: usize,
-        bare: bool,
-        tokens: &[String],
-    ) -> Result<Room, String> {
-        let t0 = Instant::now();
-        let mut conns: Vec<Option<Ws>> = (0..n).map(|_| None).collect();
-        let mut next = 0usize;
-        let mut tasks = tokio::task::JoinSet::new();
-        let path = format!("/ws/{room}");
-        let mut errors: Vec<String> = Vec::new();
-        while next < n || !tasks.is_empty() {
-            while next < n && tasks.len() < CONNECT_CONCURRENCY {
-                let (addr, path) = (addr.to_owned(), path.clone());
-                let token = if bare {
-                    None
-                } else {
-                    Some(tokens[next % tokens.len()].clone())
-                };
-                let i = next;
-                tasks.spawn_local(async move {
-                    let out =
-                        upgrade(&addr, &path, token.as_deref(), Duration::from_secs(20)).await;
-                    let r = match out {
-                        Upgrade::Open(mut ws, _) => {
-                            if bare
-                                || wait_for_text(&mut ws, Duration::from_secs(20), is_welcome).await
-                            {
-                                Ok(ws)
-                            } else {
-                                Err("no welcome frame".to_string())
-                            }
-                        }
-                        Upgrade::Refused(s, body, _) => Err(format!(
-                            "status {s}: {}",
-                            String::from_utf8_lossy(&body)
-                                .chars()
-                                .take(120)
-                                .collect::<String>()
-                        )),
-                        Upgrade::Failed(e) => Err(e),
-                    };
-                    (i, r)
-                });
-                next += 1;
-            }
-            if let Some(done) = tasks.join_next().await {
-                match done {
-                    Ok((i, Ok(ws))) => conns[i] = Some(*ws),
-                    Ok((i, Err(e))) => errors.push(format!("client {i}: {e}")),
-                    Err(e) => errors.push(format!("task: {e}")),
-                }
-            }
-        }
-        if !errors.is_empty() {
-            return Err(format!(
-                "{} of {n} clients failed to join {room}; first: {}",
-                errors.len(),
-                errors[0]
-            ));
-        }
-        let state = Rc::new(RefCell::new(StepState::new(u64::MAX, u64::MAX, u64::MAX)));
-        let alive = Rc::new(RefCell::new(n));
-        let mut sinks = Vec::new();
-        let mut idle_sinks = Vec::new();
-        let mut receivers = Vec::new();
-        for (i, ws) in conns.into_iter().enumerate() {
-            let (sink, stream) = ws.expect("every client connected").split();
-            if i < senders {
-                sinks.push(Some(sink));
-            } else {
-                idle_sinks.push(sink);
-            }
-            receivers.push(tokio::task::spawn_local(receive(
-                stream,
-                senders,
-                bare,
-                state.clone(),
-                alive.clone(),
-            )));
-        }
-        Ok(Room {
-            name: room.to_owned(),
-            n,
-            state,
-            sinks,
-            idle_sinks,
-            receivers,
-            counters: vec![0; senders],
-            alive,
-            connect_s: t0.elapsed().as_secs_f64(),
-        })
-    }
-
-    /// Closes every client (close frames sent, at most ~2 s spent).
-    pub async fn close(mut self) {
-        let mut sinks: Vec<SplitSink<Ws, Message>> = self.sinks.drain(..).flatten().collect();
-        sinks.append(&mut self.idle_sinks);
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
-            for s in sinks.iter_mut() {
-                let _ = s.send(Message::Close(None)).await;
-            }
-        })
-        .await;
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
-            for r in self.receivers.iter_mut() {
-                let _ = r.await;
-            }
-        })
-        .await;
-        for r in &self.receivers {
-            r.abort();
-        }
-    }
-
     /// Runs one step at `rate` messages/s combined. `cpu` reads the server's CPU time (µs).
     pub async fn step(
         &mut self,

@@ -1,0 +1,128 @@
+//! The command line: every setting of a run, its default (and its `--quick` default), and
+//! the flag that overrides it. The settings are written to the results JSON as `config`.
+
+use crate::target::{self, Kind};
+use std::path::PathBuf;
+
+pub const USAGE: &str =
+    "usage: roomgate-bench [--quick] [--targets roomgate,roomgate-no-presence,js-reference,js-bare,native]
+       [--scenarios upgrades,fanout,cpu,login,size] [--n 10,100,1000] [--reps N]
+       [--k N] [--upgrade-rate R] [--closed-secs S] [--warmup-secs S] [--step-secs S]
+       [--start-rate R] [--cpu-n N] [--cpu-rate R] [--login-secs S]
+       [--out DIR]";
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Config {
+    pub quick: bool,
+    pub targets: Vec<&'static str>,
+    pub scenarios: Vec<String>,
+    pub fanout_n: Vec<usize>,
+    pub reps: usize,
+    pub upgrade_k: u64,
+    pub upgrade_rate: f64,
+    pub closed_in_flight: u64,
+    pub closed_secs: f64,
+    pub warmup_secs: f64,
+    pub step_secs: f64,
+    pub drain_secs: f64,
+    pub start_rate: u64,
+    pub bisections: u32,
+    pub max_deliveries_per_s: u64,
+    pub cpu_n: usize,
+    pub cpu_rate: u64,
+    pub login_in_flight: u64,
+    pub login_secs: f64,
+    pub cold_reps: usize,
+    #[serde(skip)]
+    pub kinds: Vec<Kind>,
+    #[serde(skip)]
+    pub out: Option<PathBuf>,
+}
+
+impl Config {
+    /// Was scenario `s` asked for?
+    pub fn has(&self, s: &str) -> bool {
+        self.scenarios.iter().any(|x| x == s)
+    }
+}
+
+pub fn parse_args() -> Result<Config, String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let mut c = Config {
+        quick,
+        targets: vec![],
+        scenarios: ["upgrades", "fanout", "cpu", "login", "size"]
+            .map(String::from)
+            .to_vec(),
+        fanout_n: if quick {
+            vec![10, 100]
+        } else {
+            vec![10, 100, 1000]
+        },
+        reps: if quick { 1 } else { 3 },
+        upgrade_k: if quick { 200 } else { 1000 },
+        upgrade_rate: 200.0,
+        closed_in_flight: 32,
+        closed_secs: if quick { 2.0 } else { 5.0 },
+        warmup_secs: if quick { 0.5 } else { 1.0 },
+        step_secs: if quick { 2.0 } else { 4.0 },
+        drain_secs: 5.0,
+        start_rate: 20,
+        bisections: 3,
+        max_deliveries_per_s: 1_000_000,
+        cpu_n: 100,
+        cpu_rate: 100,
+        login_in_flight: 4,
+        login_secs: if quick { 2.0 } else { 5.0 },
+        cold_reps: if quick { 1 } else { 3 },
+        kinds: target::ALL.to_vec(),
+        out: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || it.next().cloned().ok_or(format!("{a} needs a value"));
+        let num = |s: String| {
+            s.parse::<f64>()
+                .map_err(|_| format!("{a}: not a number: {s}"))
+        };
+        match a.as_str() {
+            "--quick" => {}
+            "-h" | "--help" => return Err(USAGE.into()),
+            "--targets" => {
+                c.kinds = val()?
+                    .split(',')
+                    .map(|t| Kind::parse(t.trim()).ok_or(format!("unknown target {t}")))
+                    .collect::<Result<_, _>>()?
+            }
+            "--scenarios" => {
+                c.scenarios = val()?.split(',').map(|s| s.trim().to_owned()).collect();
+                for s in &c.scenarios {
+                    if !["upgrades", "fanout", "cpu", "login", "size"].contains(&s.as_str()) {
+                        return Err(format!("unknown scenario {s}"));
+                    }
+                }
+            }
+            "--n" => {
+                c.fanout_n = val()?
+                    .split(',')
+                    .map(|n| n.trim().parse().map_err(|_| format!("--n: {n}")))
+                    .collect::<Result<_, _>>()?
+            }
+            "--reps" => c.reps = num(val()?)?.max(1.0) as usize,
+            "--k" => c.upgrade_k = num(val()?)? as u64,
+            "--upgrade-rate" => c.upgrade_rate = num(val()?)?,
+            "--closed-secs" => c.closed_secs = num(val()?)?,
+            "--warmup-secs" => c.warmup_secs = num(val()?)?,
+            "--step-secs" => c.step_secs = num(val()?)?,
+            "--start-rate" => c.start_rate = num(val()?)? as u64,
+            "--cpu-n" => c.cpu_n = num(val()?)?.max(1.0) as usize,
+            "--cpu-rate" => c.cpu_rate = num(val()?)?.max(1.0) as u64,
+            "--login-secs" => c.login_secs = num(val()?)?,
+            "--out" => c.out = Some(PathBuf::from(val()?)),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    c.targets = c.kinds.iter().map(|k| k.name()).collect();
+    Ok(c)
+}
