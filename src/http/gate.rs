@@ -3,10 +3,10 @@
 //! fails any of them costs one Worker invocation and nothing more.
 //!
 //! Order: room name (400) → URL and header sizes (414 / 431, before anything is parsed)
-//! → WebSocket upgrade (426) → `Origin` allowlist (403) → configuration (500) → `since`
-//! (400, when present) → ticket or token present and valid, not revoked (401) → room
-//! granted (403). Then the verified identity goes to the room in a handoff
-//! (`objects::room::client::connect`).
+//! → WebSocket upgrade (426) → configuration (500) → `Origin` allowlist (403) → `since`
+//! (400, when present) → a ticket, or a usable keyring (500) and a token, valid and not
+//! revoked (401) → room granted (403). Then the verified identity goes to the room in a
+//! handoff (`objects::room::client::connect`).
 
 use worker::wasm_bindgen::JsValue;
 use worker::{Env, Request};
