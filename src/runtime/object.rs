@@ -50,8 +50,15 @@ pub async fn call<C: Serialize, A: DeserializeOwned>(stub: &Stub, call: &C) -> R
     Ok(res.json::<A>().await?)
 }
 
-/// On the object's side: the call a request carries (from [`call`]).
+/// On the object's side: the call a request carries (from [`call`]); 404 for any other
+/// request.
 pub async fn read_call<C: DeserializeOwned>(req: &mut Request) -> Result<C, ApiError> {
+    if (req.method(), req.path().as_str()) != (Method::Post, CALL_PATH) {
+        return Err(ApiError::NotFound(format!(
+            "no object route {}",
+            req.path()
+        )));
+    }
     let text = req.text().await?;
     serde_json::from_str(&text).map_err(|e| ApiError::BadRequest(format!("internal call: {e}")))
 }

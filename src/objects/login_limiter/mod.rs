@@ -18,12 +18,10 @@ pub mod client;
 use std::time::Duration;
 
 use serde::Deserialize;
-use worker::{
-    console_error, durable_object, DurableObject, Env, Method, Request, Response, Result, State,
-};
+use worker::{console_error, durable_object, DurableObject, Env, Request, Response, Result, State};
 
 use crate::auth::throttle::{Effect, Ledger, ThrottlePolicy};
-use crate::protocol::internal::{LimiterCall, Standing, CALL_PATH};
+use crate::protocol::internal::{LimiterCall, Standing};
 use crate::runtime::env::{config, now_millis};
 use crate::runtime::error::ApiError;
 use crate::runtime::http::json;
@@ -45,14 +43,8 @@ impl DurableObject for LoginLimiter {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        if (req.method(), req.path().as_str()) != (Method::Post, CALL_PATH) {
-            return Ok(ApiError::NotFound("no such limiter operation".into()).into_response());
-        }
-        let answer = match read_call::<LimiterCall>(&mut req).await {
-            Ok(call) => self.on_call(call),
-            Err(e) => Err(e),
-        };
-        match answer {
+        let call = read_call::<LimiterCall>(&mut req).await;
+        match call.and_then(|call| self.on_call(call)) {
             Ok((standing, recorded)) => {
                 if recorded {
                     self.expire_later().await;

@@ -4,8 +4,9 @@
 use worker::{Method, Request, Response};
 
 use super::instance::RoomInstance;
+use super::roster::Live;
 use crate::protocol::close::CloseCode;
-use crate::protocol::internal::{Closed, RoomCall, RoomStats, CALL_PATH, CONNECT_PATH};
+use crate::protocol::internal::{Closed, RoomCall, RoomStats, CONNECT_PATH};
 use crate::room::state;
 use crate::runtime::env::now_secs;
 use crate::runtime::error::ApiError;
@@ -17,30 +18,35 @@ impl RoomInstance {
     pub(super) async fn fetch(&self, mut req: Request) -> Response {
         let answer = match (req.method(), req.path().as_str()) {
             (Method::Get, CONNECT_PATH) => self.accept(&req).await,
-            (Method::Post, CALL_PATH) => match read_call::<RoomCall>(&mut req).await {
+            _ => match read_call::<RoomCall>(&mut req).await {
                 Ok(call) => self.on_call(call).await,
                 Err(e) => Err(e),
             },
-            (_, path) => Err(ApiError::NotFound(format!("no room route {path}"))),
         };
         answer.unwrap_or_else(ApiError::into_response)
+    }
+
+    /// Closes the sockets at `positions` of `live` with `code`.
+    fn close_all(&self, live: &Live, positions: &[usize], code: CloseCode) -> Closed {
+        for &i in positions {
+            self.close(&live.sockets[i], code);
+        }
+        Closed {
+            closed: positions.len(),
+        }
     }
 
     async fn on_call(&self, call: RoomCall) -> Result<Response, ApiError> {
         match call {
             RoomCall::Kick { user_id } => {
                 let live = self.live();
-                let kicked = state::kicked(&live.connections, &user_id);
-                for &i in &kicked {
-                    self.close(&live.sockets[i], CloseCode::Kicked);
-                }
+                let closed = self.close_all(
+                    &live,
+                    &state::kicked(&live.connections, &user_id),
+                    CloseCode::Kicked,
+                );
                 self.emptied().await;
-                json(
-                    200,
-                    &Closed {
-                        closed: kicked.len(),
-                    },
-                )
+                json(200, &closed)
             }
             RoomCall::Revoke { room, revocation } => {
                 let now = now_secs();
@@ -48,16 +54,9 @@ impl RoomInstance {
                 self.remember_revocation(&revocation, now)?;
                 let live = self.live();
                 let revoked = state::revoked(&live.connections, &revocation, now);
-                for &i in &revoked {
-                    self.close(&live.sockets[i], CloseCode::Revoked);
-                }
+                let closed = self.close_all(&live, &revoked, CloseCode::Revoked);
                 self.deactivate_if_empty().await;
-                json(
-                    200,
-                    &Closed {
-                        closed: revoked.len(),
-                    },
-                )
+                json(200, &closed)
             }
             RoomCall::Stats => {
                 let live = self.live();

@@ -13,9 +13,9 @@ pub mod client;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
-use crate::protocol::internal::{TicketCall, TicketTaken, CALL_PATH};
+use crate::protocol::internal::{TicketCall, TicketTaken};
 use crate::runtime::env::now_secs;
 use crate::runtime::error::ApiError;
 use crate::runtime::http::json;
@@ -41,14 +41,10 @@ impl DurableObject for TicketBox {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        if (req.method(), req.path().as_str()) != (Method::Post, CALL_PATH) {
-            return Ok(ApiError::NotFound("no such ticket box route".into()).into_response());
-        }
-        let answer = match read_call::<TicketCall>(&mut req).await {
-            Ok(call) => self.on_call(call),
-            Err(e) => Err(e),
-        };
-        Ok(answer.unwrap_or_else(ApiError::into_response))
+        let call = read_call::<TicketCall>(&mut req).await;
+        Ok(call
+            .and_then(|call| self.on_call(call))
+            .unwrap_or_else(ApiError::into_response))
     }
 }
 
