@@ -3,11 +3,12 @@
 //! validation refusals, and that no password hash is ever shown.
 //!
 //! Run with `cargo test --test admin` from the repository root (builds the Worker first
-//! if `src/` changed, then serves it on workerd through Miniflare; see tests/common).
+//! if `src/` changed, then serves it on workerd through Miniflare; see tests/harness).
 //!
 //! Tests run in parallel against one runtime: each test uses its own usernames.
-mod common;
-use common::*;
+use roomgate_harness::http::Reply;
+use roomgate_harness::runtime::{server, ADMIN_TOKEN, USERS};
+use roomgate_harness::tokens::{claims_of, now};
 
 use reqwest::Method;
 use serde_json::{json, Value};

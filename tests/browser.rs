@@ -6,11 +6,10 @@
 //! `/usr/bin/chromium`, both installed by `scripts/setup`); this test starts the runtime,
 //! runs it, and checks the JSON summary it prints. Screenshot:
 //! `tests/artifacts/browser-chat.png`.
-mod common;
 
 use std::process::Command;
 
-use common::*;
+use roomgate_harness::runtime::{server, USERS};
 use serde_json::{json, Value};
 
 #[test]

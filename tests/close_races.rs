@@ -12,8 +12,9 @@
 //!
 //! Run: `cargo test --test close_races` (from the repository root; builds the Worker first
 //! if `src/` changed, and starts its own runtime).
-mod common;
-use common::*;
+use roomgate_harness::runtime::{server, Server, ADMIN_TOKEN};
+use roomgate_harness::tokens::token_for;
+use roomgate_harness::ws::{Client, Event, FRAME_TIMEOUT};
 
 use std::collections::HashMap;
 use std::time::Duration;

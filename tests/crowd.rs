@@ -8,8 +8,9 @@
 //!
 //! Run: `cargo test --test crowd` (from the repository root; builds the Worker first if
 //! `src/` changed, and starts its own runtime).
-mod common;
-use common::*;
+use roomgate_harness::runtime::server;
+use roomgate_harness::tokens::token_for;
+use roomgate_harness::ws::{Client, Event};
 
 use std::time::{Duration, Instant};
 

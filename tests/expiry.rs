@@ -10,8 +10,9 @@
 //!
 //! Run: `cargo test --test expiry` (from the repository root; builds the Worker first if
 //! `src/` changed, and starts its own runtime).
-mod common;
-use common::*;
+use roomgate_harness::runtime::{Server, JWT_SECRET};
+use roomgate_harness::tokens::{claims, mint, now};
+use roomgate_harness::ws::Client;
 
 use std::sync::OnceLock;
 use std::time::Duration;

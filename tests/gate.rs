@@ -12,8 +12,9 @@
 //!
 //! Run: `cargo test --test gate` (from the repository root; builds the Worker first if
 //! `src/` changed, and starts its own runtimes).
-mod common;
-use common::*;
+use roomgate_harness::runtime::{server, Server, JWT_SECRET};
+use roomgate_harness::tokens::{claims, claims_of, mint, now, token_for};
+use roomgate_harness::ws::Auth;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

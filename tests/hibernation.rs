@@ -16,8 +16,8 @@
 //!
 //! Run: `cargo test --test hibernation` (from the repository root; builds the Worker first
 //! if `src/` changed, and starts its own runtime).
-mod common;
-use common::*;
+use roomgate_harness::runtime::{server, EVICTION_IDLE};
+use roomgate_harness::tokens::token_for;
 
 use serde_json::json;
 

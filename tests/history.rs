@@ -10,8 +10,9 @@
 //!
 //! Run: `cargo test --test history` (from the repository root; builds the Worker first if
 //! `src/` changed, and starts its own runtimes).
-mod common;
-use common::*;
+use roomgate_harness::runtime::{server, Server, ADMIN_TOKEN};
+use roomgate_harness::tokens::token_for;
+use roomgate_harness::ws::{Auth, Client};
 
 use std::sync::OnceLock;
 

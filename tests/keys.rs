@@ -23,10 +23,16 @@
 //! Each configuration is its own runtime, started on first use and shared by its tests.
 //! Run: `cargo test --test keys` (from the repository root; builds the Worker if `src/`
 //! changed).
-mod common;
-mod tokens;
-use common::*;
-use tokens::*;
+use roomgate_harness::http::Reply;
+use roomgate_harness::issuers::{
+    ext_claims, fixture_issuer, issuer_jwk, oct_jwk, own_ed_jwk, partner_claims, partner_issuer,
+    Ext, EXT_AUD, EXT_ISS, OWN_ED_KID, PARTNER_BINDING, PARTNER_ISS, PARTNER_KID, PARTNER_SECRET,
+};
+use roomgate_harness::runtime::{Server, USERS};
+use roomgate_harness::tokens::{
+    claims, claims_of, header_of, mint, own_hs, token_for, with, with_payload,
+};
+use roomgate_harness::ws::Auth;
 
 use std::sync::OnceLock;
 

@@ -16,10 +16,11 @@
 //! Each configuration is its own runtime, started on first use and shared by its tests.
 //! Run: `cargo test --test limits` (from the repository root; builds the Worker if `src/`
 //! changed).
-mod common;
-mod tokens;
-use common::*;
-use tokens::*;
+use roomgate_harness::admin::admin_put_user;
+use roomgate_harness::http::{ticket, ticket_request, Reply};
+use roomgate_harness::runtime::{server, Server};
+use roomgate_harness::tokens::{claims, claims_of, own_hs, token_for, token_of_at_least, with};
+use roomgate_harness::ws::{Auth, Refused};
 
 use std::sync::OnceLock;
 

@@ -3,9 +3,11 @@
 //! token being accepted at `/ws/{room}`.
 //!
 //! Run with `cargo test --test login` from the repository root (builds the Worker first
-//! if `src/` changed, then serves it on workerd through Miniflare; see tests/common).
-mod common;
-use common::*;
+//! if `src/` changed, then serves it on workerd through Miniflare; see tests/harness).
+use roomgate_harness::http::Reply;
+use roomgate_harness::runtime::{server, USERS};
+use roomgate_harness::tokens::{claims_of, now};
+use roomgate_harness::ws::{Auth, FRAME_TIMEOUT};
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

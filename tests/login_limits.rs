@@ -4,14 +4,14 @@
 //! when the window has passed.
 //!
 //! Run with `cargo test --test login_limits` from the repository root (builds the Worker
-//! first if `src/` changed, then serves it on workerd through Miniflare; see tests/common).
+//! first if `src/` changed, then serves it on workerd through Miniflare; see tests/harness).
 //!
 //! Tests run in parallel against one runtime, so each uses its own usernames and its own
 //! addresses (documentation ranges, sent as `CF-Connecting-IP`; without the header
 //! Miniflare fills in 127.0.0.1 for every client). The default limit applies: 5 failures
 //! within 60 s.
-mod common;
-use common::*;
+use roomgate_harness::http::Reply;
+use roomgate_harness::runtime::{server, Server, ADMIN_TOKEN};
 
 use std::sync::OnceLock;
 use std::time::Duration;

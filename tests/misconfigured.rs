@@ -4,8 +4,9 @@
 //!
 //! Run with `cargo test --test misconfigured` from the repository root. Each
 //! configuration gets its own runtime (`Server::start`), shared by the tests that use it.
-mod common;
-use common::*;
+use roomgate_harness::runtime::{Server, ADMIN_TOKEN, USERS};
+use roomgate_harness::tokens::{claims, mint, token_for};
+use roomgate_harness::ws::{Auth, Refused};
 
 use std::sync::OnceLock;
 

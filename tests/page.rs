@@ -1,7 +1,7 @@
 //! The browser client's files over HTTP: types, the Content-Security-Policy, caching.
 //! (What the page does in a browser is `tests/browser.rs`.)
-mod common;
-use common::*;
+use roomgate_harness::http::Reply;
+use roomgate_harness::runtime::server;
 
 #[tokio::test]
 async fn page_script_and_style_are_served_with_their_type_and_a_strict_policy() {

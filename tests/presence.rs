@@ -8,8 +8,8 @@
 //!
 //! Run: `cargo test --test presence` (from the repository root; builds the Worker first if
 //! `src/` changed, and starts its own runtime).
-mod common;
-use common::*;
+use roomgate_harness::runtime::{Server, EVICTION_IDLE};
+use roomgate_harness::tokens::token_for;
 
 use std::sync::OnceLock;
 

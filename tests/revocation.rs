@@ -10,8 +10,10 @@
 //!
 //! Run: `cargo test --test revocation` (from the repository root; builds the Worker first
 //! if `src/` changed, and starts its own runtime).
-mod common;
-use common::*;
+use roomgate_harness::http::Reply;
+use roomgate_harness::runtime::{server, Server, ADMIN_TOKEN, JWT_SECRET};
+use roomgate_harness::tokens::{claims, mint, now};
+use roomgate_harness::ws::{Auth, Client, FRAME_TIMEOUT};
 
 use std::time::Duration;
 

@@ -9,8 +9,9 @@
 //!
 //! Run: `cargo test --test room` (from the repository root; builds the Worker first if
 //! `src/` changed, and starts its own runtime).
-mod common;
-use common::*;
+use roomgate_harness::runtime::{server, JWT_SECRET};
+use roomgate_harness::tokens::{claims, claims_of, mint, now, token_for};
+use roomgate_harness::ws::{Client, FRAME_TIMEOUT};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};

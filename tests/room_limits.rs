@@ -8,8 +8,9 @@
 //!
 //! Run: `cargo test --test room_limits` (from the repository root; builds the Worker first
 //! if `src/` changed, and starts its own runtimes).
-mod common;
-use common::*;
+use roomgate_harness::runtime::{server, Server};
+use roomgate_harness::tokens::token_for;
+use roomgate_harness::ws::{Auth, Client, Event, FRAME_TIMEOUT};
 
 use futures_util::SinkExt;
 use serde_json::{json, Value};

@@ -1,6 +1,5 @@
 //! Smoke: the runtime starts, a user logs in and exchanges a message with themself.
-mod common;
-use common::*;
+use roomgate_harness::runtime::server;
 use serde_json::json;
 
 #[tokio::test]

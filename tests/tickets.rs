@@ -20,10 +20,11 @@
 //!
 //! Run: `cargo test --test tickets` (from the repository root; builds the Worker if
 //! `src/` changed and starts its own runtime).
-mod common;
-mod tokens;
-use common::*;
-use tokens::*;
+use roomgate_harness::admin::revoke_jti;
+use roomgate_harness::http::{ticket, ticket_request, Reply};
+use roomgate_harness::runtime::{server, Server};
+use roomgate_harness::tokens::{claims, claims_of, mint, now, own_hs, token_for, with};
+use roomgate_harness::ws::{upgrade_raw, Auth};
 
 use futures_util::future::join_all;
 use serde_json::json;

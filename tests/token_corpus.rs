@@ -37,10 +37,18 @@
 //!
 //! Run: `cargo test --test token_corpus` (from the repository root; builds the Worker if
 //! `src/` changed and starts its own runtime).
-mod common;
-mod tokens;
-use common::*;
-use tokens::*;
+use roomgate_harness::admin::{revoke_jti, revoke_sub};
+use roomgate_harness::http::{ticket, ticket_request};
+use roomgate_harness::issuers::{
+    ext_claims, fixture_issuer, issuer_jwk, partner_claims, partner_issuer, weak_rsa_kid_token,
+    Ext, EXT_ISS, PARTNER_BINDING, PARTNER_KID, PARTNER_SECRET,
+};
+use roomgate_harness::runtime::{Server, JWT_SECRET};
+use roomgate_harness::tokens::{
+    b64, b64_text, claims, claims_of, flip_signature, hs256_raw, mint, now, own_hs,
+    replace_segment, token_of_at_least, with, with_header, with_payload,
+};
+use roomgate_harness::ws::Auth;
 
 use std::sync::OnceLock;
 use std::time::Duration;

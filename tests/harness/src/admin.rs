@@ -1,0 +1,72 @@
+//! Calls to the admin API (`/admin/...`): room stats, user records and revocations. All
+//! but [`Server::room_stats`] send the test `ADMIN_TOKEN`.
+
+use serde_json::{json, Value};
+
+use crate::http::Reply;
+use crate::runtime::{Server, ADMIN_TOKEN};
+use crate::tokens::now;
+
+impl Server {
+    /// `GET /admin/rooms/{room}` (the room's stats), with `admin_token` if given.
+    pub async fn room_stats(&self, room: &str, admin_token: Option<&str>) -> Reply {
+        let mut req = self.http().get(format!("{}/admin/rooms/{room}", self.url));
+        if let Some(t) = admin_token {
+            req = req.bearer_auth(t);
+        }
+        Reply::from(req.send().await.unwrap()).await
+    }
+
+    /// The random id of the in-memory instance of `room` that answers its admin stats: a
+    /// different one after an eviction.
+    pub async fn room_instance(&self, room: &str) -> String {
+        let stats = self.room_stats(room, Some(ADMIN_TOKEN)).await;
+        assert_eq!(stats.status, 200, "{}", stats.text);
+        stats.json["instance"].as_str().unwrap().to_owned()
+    }
+}
+
+/// `POST {path}` with the admin token and a JSON body.
+pub async fn admin_post(s: &Server, path: &str, body: &Value) -> Reply {
+    Reply::from(
+        s.http()
+            .post(format!("{}{path}", s.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// `PUT /admin/users/{user}` with a JSON body.
+pub async fn admin_put_user(s: &Server, user: &str, body: &Value) -> Reply {
+    Reply::from(
+        s.http()
+            .put(format!("{}/admin/users/{user}", s.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// Revokes one token by `jti` (asserting 200).
+pub async fn revoke_jti(s: &Server, jti: &str) {
+    let r = admin_post(s, "/admin/revoke", &json!({"jti": jti})).await;
+    assert_eq!(r.status, 200, "revoke jti {jti}: {}", r.text);
+}
+
+/// Revokes every token of `sub` for the next hour (asserting 200).
+pub async fn revoke_sub(s: &Server, sub: &str) {
+    let r = admin_post(
+        s,
+        "/admin/revoke",
+        &json!({"sub": sub, "until": now() + 3600}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "revoke sub {sub}: {}", r.text);
+}
