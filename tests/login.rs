@@ -12,7 +12,7 @@ use roomgate_harness::ws::{Auth, FRAME_TIMEOUT};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The login body limit (`MAX_LOGIN_BODY` in src/glue/login.rs).
+/// The login body limit (`MAX_LOGIN_BODY` in src/http/login.rs).
 const MAX_LOGIN_BODY: usize = 4 * 1024;
 
 fn alice() -> (&'static str, &'static str, &'static str) {
