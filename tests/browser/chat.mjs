@@ -63,6 +63,8 @@ try {
   // Bob's text is HTML-shaped: it must show as text, create no element and run nothing.
   await send(b.page, HTMLISH);
   await waitForText(a.page, HTMLISH);
+  // Bob's own echo too: the last seq his page shows must be final before he drops.
+  await waitForText(b.page, HTMLISH);
   for (const p of [a, b]) {
     check(await p.page.evaluate(() => !document.querySelector("#messages img") && !window.__pwned),
       "message text is never parsed as HTML");
