@@ -26,32 +26,22 @@ impl Server {
     }
 }
 
+/// `{method} {path}` with the admin token and a JSON body.
+async fn admin_send(s: &Server, method: reqwest::Method, path: &str, body: &Value) -> Reply {
+    let url = format!("{}{path}", s.url);
+    let req = s.http().request(method, url).bearer_auth(ADMIN_TOKEN);
+    Reply::from(req.json(body).send().await.unwrap()).await
+}
+
 /// `POST {path}` with the admin token and a JSON body.
 pub async fn admin_post(s: &Server, path: &str, body: &Value) -> Reply {
-    Reply::from(
-        s.http()
-            .post(format!("{}{path}", s.url))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+    admin_send(s, reqwest::Method::POST, path, body).await
 }
 
 /// `PUT /admin/users/{user}` with a JSON body.
 pub async fn admin_put_user(s: &Server, user: &str, body: &Value) -> Reply {
-    Reply::from(
-        s.http()
-            .put(format!("{}/admin/users/{user}", s.url))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+    let path = format!("/admin/users/{user}");
+    admin_send(s, reqwest::Method::PUT, &path, body).await
 }
 
 /// Revokes one token by `jti` (asserting 200).
