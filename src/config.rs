@@ -190,7 +190,7 @@ impl Config {
                     MAX_MAX_TOKEN_LIFETIME_SECONDS,
                 )?,
             },
-            allow_query_token: flag(keys::ALLOW_QUERY_TOKEN, true)?,
+            allow_query_token: flag(keys::ALLOW_QUERY_TOKEN, false)?,
             room: RoomLimits {
                 max_frame_bytes: number(
                     keys::MAX_FRAME_BYTES,
@@ -329,7 +329,7 @@ mod tests {
         assert_eq!(c.tokens.audience, "roomgate");
         assert_eq!(c.tokens.ttl_secs, 3600);
         assert_eq!(c.tokens.leeway_secs, 30);
-        assert!(c.allow_query_token);
+        assert!(!c.allow_query_token);
         assert_eq!(c.room.max_frame_bytes, 16384);
         assert_eq!(c.room.expiry_warning_secs, 60);
         assert_eq!(c.pbkdf2_iterations, 100_000);
@@ -362,7 +362,7 @@ mod tests {
             ("JWT_ISSUER", "https://id.example"),
             ("TOKEN_TTL_SECONDS", "60"),
             ("CLOCK_LEEWAY_SECONDS", "0"),
-            ("ALLOW_QUERY_TOKEN", "false"),
+            ("ALLOW_QUERY_TOKEN", "true"),
             ("MAX_FRAME_BYTES", "1024"),
             ("EXPIRY_WARNING_SECONDS", "0"),
             ("PBKDF2_ITERATIONS", "5000"),
@@ -400,7 +400,7 @@ mod tests {
         assert_eq!(c.tokens.issuer, "https://id.example");
         assert_eq!(c.tokens.ttl_secs, 60);
         assert_eq!(c.tokens.leeway_secs, 0);
-        assert!(!c.allow_query_token);
+        assert!(c.allow_query_token);
         assert_eq!(c.room.max_frame_bytes, 1024);
         assert_eq!(c.room.expiry_warning_secs, 0);
         assert_eq!(c.pbkdf2_iterations, 5000);

@@ -3,7 +3,8 @@
 //! Covers what a client of the upgrade endpoint notices:
 //! - each token transport is accepted (subprotocol, `Authorization: Bearer`, `?token=`),
 //!   with the right subprotocol selected in the 101 and the token never echoed back;
-//!   `?token=` is refused when the runtime runs with `ALLOW_QUERY_TOKEN=false`;
+//!   `?token=` is refused unless `ALLOW_QUERY_TOKEN` is on (off by default), with a 401
+//!   that names the setting;
 //! - the transport order (the first transport present wins, bad or not);
 //! - every refusal (bad room name, no upgrade, wrong method, missing or refused token)
 //!   answers with a status and JSON error code and opens no socket; 401s carry
@@ -180,13 +181,26 @@ async fn query_parameter_transport_is_accepted_by_default() {
 }
 
 #[tokio::test]
-async fn query_parameter_is_refused_when_switched_off() {
-    let s = tokio::task::spawn_blocking(|| Server::start(&[("ALLOW_QUERY_TOKEN", "false")]))
+async fn query_parameter_is_refused_by_default_and_the_refusal_names_the_setting() {
+    // Unset: the product's default (the harness switches `?token=` on for its other tests).
+    let s = tokio::task::spawn_blocking(|| Server::start(&[("ALLOW_QUERY_TOKEN", "")]))
         .await
         .unwrap();
     let token = s.token("alice").await;
 
-    refuse(&s, "/ws/gate-noquery", Auth::Query(&token), &[])
+    let refused = refuse(&s, "/ws/gate-noquery", Auth::Query(&token), &[]).await;
+    refused.expect_invalid_token("?token= off by default");
+    let message = refused.json["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("ALLOW_QUERY_TOKEN"),
+        "the refusal names the setting: {message:?}"
+    );
+    // Explicitly off: the same.
+    let off = tokio::task::spawn_blocking(|| Server::start(&[("ALLOW_QUERY_TOKEN", "false")]))
+        .await
+        .unwrap();
+    let off_token = off.token("alice").await;
+    refuse(&off, "/ws/gate-noquery", Auth::Query(&off_token), &[])
         .await
         .expect_invalid_token("?token= switched off");
 

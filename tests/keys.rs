@@ -23,6 +23,7 @@
 //! Each configuration is its own runtime, started on first use and shared by its tests.
 //! Run: `cargo test --test keys` (from the repository root; builds the Worker if `src/`
 //! changed).
+use roomgate_harness::admin::{admin_post, revoke_sub};
 use roomgate_harness::http::Reply;
 use roomgate_harness::issuers::{
     ext_claims, fixture_issuer, issuer_jwk, oct_jwk, own_ed_jwk, partner_claims, partner_issuer,
@@ -398,6 +399,51 @@ async fn external_hs256_issuer_with_a_shared_secret_is_accepted() {
     let own = login_token(s, "bob").await;
     assert_eq!(header_of(&own)["alg"], "HS256");
     assert_eq!(header_of(&own)["kid"], "primary");
+}
+
+#[tokio::test]
+async fn the_longest_external_user_id_can_be_kicked_and_revoked() {
+    let s = issuers();
+    // The longest `sub` an issuer may send, behind the issuer's prefix: an id over the
+    // length of any one claim.
+    let sub = "s".repeat(128);
+    let id = format!("{PARTNER_ISS}#{sub}");
+    let token = mint(
+        PARTNER_SECRET.as_bytes(),
+        &json!({"alg": "HS256", "typ": "JWT", "kid": PARTNER_KID}),
+        &with(
+            partner_claims(&sub),
+            json!({"name": "Long", "jti": "long-id"}),
+        ),
+    );
+    let join = || async {
+        let mut c = s
+            .connect("/ws/keys-longid", Auth::Header(&token))
+            .await
+            .unwrap_or_else(|r| panic!("refused {} {}", r.status, r.body));
+        assert_eq!(c.recv_type("welcome").await["user"]["id"], id.as_str());
+        c
+    };
+
+    let mut kicked = join().await;
+    let kick = admin_post(s, "/admin/rooms/keys-longid/kick", &json!({"user_id": id})).await;
+    assert_eq!(
+        (kick.status, &kick.json["closed"]),
+        (200, &json!(1)),
+        "{}",
+        kick.text
+    );
+    assert_eq!(kicked.expect_close().await, Some(4003));
+
+    let mut revoked = join().await;
+    revoke_sub(s, &id).await;
+    assert_eq!(revoked.expect_close().await, Some(4003));
+    let refused = s
+        .connect("/ws/keys-longid", Auth::Header(&token))
+        .await
+        .err()
+        .expect("a revoked user gets no socket");
+    refused.expect(401, "invalid_token");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@
 
 mod config;
 
-pub use config::{build, KeySources, DEFAULT_SECRET_KID, MAX_SUB_PREFIX};
+pub use config::{build, KeySources, DEFAULT_SECRET_KID};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

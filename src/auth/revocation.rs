@@ -11,7 +11,7 @@
 use serde::Deserialize;
 
 use crate::protocol::identity::{Revocation, Target};
-use crate::protocol::names::{MAX_JTI_BYTES, MAX_SUB_BYTES};
+use crate::protocol::names::{MAX_JTI_BYTES, MAX_USER_ID_BYTES};
 
 /// Longest a revocation may last, from now: ten years. Also keeps `until` far inside
 /// the integer range JavaScript (and so D1) represents exactly.
@@ -94,7 +94,7 @@ impl RevokeRequest {
                 Target::Jti(jti)
             }
             (None, Some(sub)) => {
-                check_value("sub", &sub, MAX_SUB_BYTES)?;
+                check_value("sub", &sub, MAX_USER_ID_BYTES)?;
                 Target::Sub(sub)
             }
             _ => return Err("give exactly one of \"jti\" and \"sub\"".into()),
@@ -158,6 +158,7 @@ pub fn merge(list: &mut Vec<Revocation>, new: &Revocation, now: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::names::{MAX_SUB_BYTES, MAX_SUB_PREFIX};
 
     const NOW: u64 = 1_800_000_000;
     const DAY: u64 = 86_400;
@@ -201,8 +202,21 @@ mod tests {
     }
 
     #[test]
+    fn every_user_id_the_gate_accepts_can_be_revoked() {
+        // An external issuer's longest prefix and longest `sub`.
+        let id = format!(
+            "{}{}",
+            "p".repeat(MAX_SUB_PREFIX),
+            "s".repeat(MAX_SUB_BYTES)
+        );
+        let r = req(None, Some(&id), Some(NOW + 5)).into_revocation(NOW, DAY);
+        assert_eq!(r.map(|r| r.target), Ok(Target::Sub(id)));
+    }
+
+    #[test]
     fn refused_requests() {
         let long = "x".repeat(129);
+        let long_user = "x".repeat(MAX_USER_ID_BYTES + 1);
         let cases = [
             req(None, None, None),
             req(None, None, Some(NOW + 5)),
@@ -210,7 +224,7 @@ mod tests {
             req(Some(""), None, None),
             req(Some(&long), None, None),
             req(None, Some(""), Some(NOW + 5)),
-            req(None, Some(&long), Some(NOW + 5)),
+            req(None, Some(&long_user), Some(NOW + 5)),
             req(None, Some("u"), None),
             req(None, Some("u"), Some(NOW)),
             req(Some("j"), None, Some(NOW - 1)),

@@ -8,7 +8,8 @@
 //! Transports, first match wins (no fallback when the first is present but bad):
 //! 1. subprotocol `bearer.<jwt>` offered together with `roomgate.v1`;
 //! 2. `Authorization: Bearer <jwt>`;
-//! 3. `?token=<jwt>`, when enabled.
+//! 3. `?token=<jwt>`, only when `ALLOW_QUERY_TOKEN` is on (off by default: a reusable
+//!    token in a URL ends up in request logs).
 //!
 //! A single-use `?ticket=` replaces all three, and `?since=` asks for a resume; both are
 //! read from the URL's query ([`Query`]), because a browser's `WebSocket` constructor
@@ -52,8 +53,32 @@ pub fn selected_protocol(protocols: Option<&str>) -> Option<&'static str> {
         .then_some(SUBPROTOCOL)
 }
 
-/// Finds the token by the transport order above. `None` means "no token at all".
-pub fn find_token(offer: UpgradeAuth<'_>, allow_query_token: bool) -> Option<OfferedToken> {
+/// Why no token was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoToken {
+    /// No transport carried one.
+    Absent,
+    /// Only `?token=` did, and it is switched off.
+    QueryTokenOff,
+}
+
+impl std::fmt::Display for NoToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Absent => "no access token presented",
+            Self::QueryTokenOff => {
+                "?token= is not accepted (ALLOW_QUERY_TOKEN is off): use a ticket, the \
+                 bearer.<token> subprotocol or Authorization: Bearer"
+            }
+        })
+    }
+}
+
+/// Finds the token by the transport order above.
+pub fn find_token(
+    offer: UpgradeAuth<'_>,
+    allow_query_token: bool,
+) -> Result<OfferedToken, NoToken> {
     let offered: Vec<&str> = offer
         .protocols
         .map(|p| {
@@ -76,18 +101,17 @@ pub fn find_token(offer: UpgradeAuth<'_>, allow_query_token: bool) -> Option<Off
             .iter()
             .find_map(|p| p.strip_prefix(BEARER_PROTOCOL_PREFIX))
         {
-            return Some(credential(token, Transport::Subprotocol));
+            return Ok(credential(token, Transport::Subprotocol));
         }
     }
     if let Some(token) = offer.bearer.filter(|t| !t.is_empty()) {
-        return Some(credential(token, Transport::AuthorizationHeader));
+        return Ok(credential(token, Transport::AuthorizationHeader));
     }
-    if allow_query_token {
-        if let Some(token) = offer.query_token.filter(|t| !t.is_empty()) {
-            return Some(credential(token, Transport::QueryParameter));
-        }
+    match offer.query_token.filter(|t| !t.is_empty()) {
+        Some(token) if allow_query_token => Ok(credential(token, Transport::QueryParameter)),
+        Some(_) => Err(NoToken::QueryTokenOff),
+        None => Err(NoToken::Absent),
     }
-    None
 }
 
 /// The token of an `Authorization` header value, if it is `Bearer <token>`. The scheme
@@ -147,6 +171,7 @@ mod tests {
             },
             true,
         )
+        .ok()
     }
 
     /// (subprotocols, bearer, query token) → (token, transport, roomgate.v1 selected).
@@ -225,8 +250,22 @@ mod tests {
             query_token: Some("Q"),
             ..Default::default()
         };
-        assert_eq!(find_token(offer, false), None);
-        assert!(find_token(offer, true).is_some());
+        assert_eq!(find_token(offer, false), Err(NoToken::QueryTokenOff));
+        assert!(find_token(offer, true).is_ok());
+        // The refusal names the setting, so an operator knows what to change.
+        assert!(NoToken::QueryTokenOff
+            .to_string()
+            .contains("ALLOW_QUERY_TOKEN"));
+        // Another transport still wins when the query one is off.
+        let with_header = UpgradeAuth {
+            bearer: Some("H"),
+            ..offer
+        };
+        assert_eq!(find_token(with_header, false).unwrap().token, "H");
+        assert_eq!(
+            find_token(UpgradeAuth::default(), false),
+            Err(NoToken::Absent)
+        );
     }
 
     #[test]

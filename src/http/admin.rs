@@ -14,8 +14,8 @@ use crate::auth::password::{check_new_password, PasswordHash, SALT_BYTES};
 use crate::auth::secret::{ct_eq, random_bytes, random_id};
 use crate::objects::room::client as room_client;
 use crate::protocol::names::{
-    is_valid_room_name, normalize_username, valid_display_name, MAX_DISPLAY_NAME, MAX_SUB_BYTES,
-    MAX_USERNAME,
+    is_valid_room_name, normalize_username, valid_display_name, MAX_DISPLAY_NAME, MAX_USERNAME,
+    MAX_USER_ID_BYTES,
 };
 use crate::runtime::env::{config, now_secs, string_binding, ADMIN_TOKEN};
 use crate::runtime::error::ApiError;
@@ -198,9 +198,9 @@ async fn kick(mut req: Request, env: &Env, room: &str) -> Result<Response, ApiEr
         return Err(ApiError::InvalidRoom);
     }
     let body: Kick = read_json(&mut req, MAX_ADMIN_BODY).await?;
-    if body.user_id.is_empty() || body.user_id.len() > MAX_SUB_BYTES {
+    if body.user_id.is_empty() || body.user_id.len() > MAX_USER_ID_BYTES {
         return Err(ApiError::BadRequest(format!(
-            "user_id must be 1-{MAX_SUB_BYTES} bytes"
+            "user_id must be 1-{MAX_USER_ID_BYTES} bytes"
         )));
     }
     let closed = room_client::kick(env, room, &body.user_id).await?;

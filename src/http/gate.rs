@@ -86,7 +86,7 @@ pub async fn connect(req: Request, env: &Env, room: &str) -> Result<JsValue, Api
                 },
                 config.allow_query_token,
             )
-            .ok_or_else(|| ApiError::InvalidToken("no access token presented".into()))?;
+            .map_err(|why| ApiError::InvalidToken(why.to_string()))?;
             (Credential::Token(&offered.token), offered.selected_protocol)
         }
     };

@@ -17,6 +17,11 @@ pub const MAX_DISPLAY_NAME: usize = 64;
 pub const MAX_SUB_BYTES: usize = 128;
 pub const MAX_NAME_BYTES: usize = 128;
 pub const MAX_JTI_BYTES: usize = 128;
+/// Longest prefix a trusted issuer puts in front of its users' `sub`.
+pub const MAX_SUB_PREFIX: usize = 128;
+/// Longest user id the gate can accept: an issuer's prefix and a `sub`. Everything that
+/// names a user (kick, revocation) accepts ids up to this length.
+pub const MAX_USER_ID_BYTES: usize = MAX_SUB_PREFIX + MAX_SUB_BYTES;
 
 /// True when `name` matches `^[A-Za-z0-9_.-]{1,64}$`.
 pub fn is_valid_room_name(name: &str) -> bool {

@@ -22,6 +22,7 @@ use crate::auth::keys::{
     hmac_key, own_key, verifying_key, JwkSet, KeyError, SigningKey, VerifyingKey,
 };
 use crate::auth::token::TokenPolicy;
+use crate::protocol::names::MAX_SUB_PREFIX;
 
 /// Default `kid` of the `JWT_SECRET` key.
 pub const DEFAULT_SECRET_KID: &str = "primary";
@@ -49,9 +50,6 @@ struct IssuerConfig {
     #[serde(default)]
     sub_prefix: Option<String>,
 }
-
-/// Longest configurable `sub_prefix` (user ids live in socket attachments and frames).
-pub const MAX_SUB_PREFIX: usize = 128;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -74,6 +74,9 @@ impl Server {
         let mut all: Vec<(String, String)> = vec![
             ("JWT_SECRET".into(), JWT_SECRET.into()),
             ("ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
+            // Every transport is exercised, the legacy `?token=` one included (off by
+            // default; `tests/gate.rs` checks the default with the value unset).
+            ("ALLOW_QUERY_TOKEN".into(), "true".into()),
         ];
         for (k, v) in vars {
             all.retain(|(key, _)| key != k);
