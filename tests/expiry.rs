@@ -215,3 +215,47 @@ async fn invalid_refresh_tokens_get_an_error_and_change_nothing() {
 
     expect_warned_then_expired(&mut c, exp, "after invalid refreshes").await;
 }
+
+#[tokio::test]
+async fn extreme_time_claims_are_refused_at_the_gate_and_in_refresh_and_the_room_serves_on() {
+    let s = runtime();
+    let (token, _) = token_expiring_in("exp-extreme", 120);
+    let (mut c, _) = s.join_welcomed("expiry-extreme", &token).await;
+    let header = json!({"alg": "HS256", "typ": "JWT"});
+    let values = [
+        json!(i64::MIN),
+        json!(i64::MAX),
+        json!(-8_334_601_228_800_i64),
+        json!(-1e13),
+        json!(1e13),
+        json!(1e12),
+        json!("1800000000"),
+    ];
+    for claim in ["exp", "nbf", "iat"] {
+        for value in &values {
+            let mut bad = claims("exp-extreme", "x");
+            bad[claim] = value.clone();
+            let bad = mint(JWT_SECRET.as_bytes(), &header, &bad);
+            let case = format!("{claim} = {value}");
+            c.send_json(json!({"type": "refresh", "token": bad})).await;
+            let err = c.recv_type("error").await;
+            assert_eq!(err["code"], "invalid_token", "refresh with {case}: {err}");
+            let refused = s
+                .connect(
+                    "/ws/expiry-extreme",
+                    roomgate_harness::ws::Auth::Header(&bad),
+                )
+                .await
+                .err()
+                .unwrap_or_else(|| panic!("gate accepted {case}"));
+            refused.expect(401, "invalid_token");
+        }
+    }
+    // The room still sequences and delivers, to this socket and to a new one.
+    let (mut other, _) = s.join_welcomed("expiry-extreme", &token).await;
+    c.publish(json!("still here")).await;
+    for socket in [&mut c, &mut other] {
+        let message = socket.recv_type("message").await;
+        assert_eq!(message["data"], "still here");
+    }
+}

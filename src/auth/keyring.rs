@@ -26,6 +26,10 @@ use super::token::{
 use crate::protocol::identity::Identity;
 use crate::protocol::names::{MAX_JTI_BYTES, MAX_NAME_BYTES, MAX_SUB_BYTES};
 
+/// The latest time claim (`exp`, `nbf`, `iat`) accepted, unix seconds:
+/// 9999-12-31T23:59:59Z. Earlier than 1970 is refused too.
+pub const MAX_CLAIM_TIME: i64 = 253_402_300_799;
+
 /// A trusted issuer: tokens signed by its keys must carry this `iss` and `aud`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issuer {
@@ -295,6 +299,18 @@ impl Keyring {
             return Err(TokenError::WrongAudience);
         }
 
+        // Time claims outside the range any real token uses are refused before any
+        // arithmetic on them: jwt-compact subtracts the leeway from `nbf` unchecked, and
+        // a timestamp near chrono's limits would overflow.
+        for (name, claim) in [
+            ("exp", claims.expiration),
+            ("nbf", claims.not_before),
+            ("iat", claims.issued_at),
+        ] {
+            if claim.is_some_and(|t| !(0..=MAX_CLAIM_TIME).contains(&t.timestamp())) {
+                return Err(TokenError::InvalidClaim(name));
+            }
+        }
         let leeway = i64::try_from(self.policy.leeway_secs).unwrap_or(i64::MAX);
         let time = TimeOptions::new(Duration::seconds(leeway), move || at(now));
         claims.validate_expiration(&time).map_err(map_validation)?;

@@ -394,3 +394,47 @@ fn debug_output_hides_the_key() {
     let s = format!("{:?}", authority());
     assert!(!s.contains("0123456789abcdef"), "{s}");
 }
+
+#[test]
+fn extreme_time_claims_are_refused_without_panicking() {
+    use crate::auth::keyring::MAX_CLAIM_TIME;
+    let chrono_min = chrono::DateTime::<chrono::Utc>::MIN_UTC.timestamp();
+    let chrono_max = chrono::DateTime::<chrono::Utc>::MAX_UTC.timestamp();
+    // Outside 1970..=9999 or not a number: refused, whichever claim carries it.
+    let refused: Vec<Value> = vec![
+        json!(i64::MIN),
+        json!(i64::MAX),
+        json!(u64::MAX),
+        json!(chrono_min),
+        json!(chrono_max),
+        json!(-10_000_000_000_000_i64),
+        json!(10_000_000_000_000_i64),
+        json!(-1e13),
+        json!(1e13),
+        json!(-1),
+        json!(MAX_CLAIM_TIME + 1),
+        json!("1800000000"),
+        json!(null),
+        json!([NOW]),
+        json!({"t": NOW}),
+    ];
+    // Numbers in range, whole or not: whatever the verdict, no panic.
+    let in_range = [json!(NOW as f64 + 0.5), json!(0), json!(MAX_CLAIM_TIME)];
+    let auth = authority();
+    for claim in ["exp", "nbf", "iat"] {
+        for value in &refused {
+            let mut c = claims_at(NOW as i64 - 10, NOW as i64 - 10, NOW as i64 + 100);
+            c[claim] = value.clone();
+            let token = forge(SECRET, c);
+            let verdict = block_on(auth.verify(&token, NOW, &RingCrypto));
+            assert!(verdict.is_err(), "{claim} = {value}: {verdict:?}");
+        }
+        for value in &in_range {
+            let mut c = claims_at(NOW as i64 - 10, NOW as i64 - 10, NOW as i64 + 100);
+            c[claim] = value.clone();
+            let _ = block_on(auth.verify(&forge(SECRET, c), NOW, &RingCrypto));
+        }
+    }
+    // A token of a sane shape still verifies after all that (no state was touched).
+    assert!(block_on(auth.verify(&good(), NOW, &RingCrypto)).is_ok());
+}
