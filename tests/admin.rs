@@ -280,6 +280,16 @@ async fn put_refusals() {
         ),
         ("blank name", user, json!({"name": "   "})),
         ("control character in name", user, json!({"name": "a\nb"})),
+        (
+            "right-to-left override in name",
+            user,
+            json!({"name": "admin\u{202E}nimda"}),
+        ),
+        (
+            "zero-width space in name",
+            user,
+            json!({"name": "a\u{200B}b"}),
+        ),
         ("65-character name", user, json!({"name": "n".repeat(65)})),
         ("non-string password", user, json!({"password": 12345678})),
         ("non-string name", user, json!({"name": 7})),

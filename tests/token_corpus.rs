@@ -507,6 +507,16 @@ async fn refuses_bad_claims_from_every_kind_of_key() {
         ("empty name", json!({"name": ""})),
         ("jti over 128 bytes", json!({"jti": "j".repeat(129)})),
         ("rooms not an array", json!({"rooms": "lobby"})),
+        (
+            "name with a right-to-left override",
+            json!({"name": "admin\u{202E}nimda"}),
+        ),
+        ("name with an isolate", json!({"name": "Bob\u{2066}"})),
+        (
+            "name with a zero-width space",
+            json!({"name": "Mal\u{200B}lory"}),
+        ),
+        ("sub with a direction mark", json!({"sub": "u\u{200F}1"})),
     ];
     let mut table = Vec::new();
     for (i, (class, changes)) in classes.iter().enumerate() {

@@ -24,7 +24,7 @@ use super::token::{
     TokenPolicy, MAX_TOKEN_BYTES,
 };
 use crate::protocol::identity::Identity;
-use crate::protocol::names::{MAX_JTI_BYTES, MAX_NAME_BYTES, MAX_SUB_BYTES};
+use crate::protocol::names::{has_hidden, MAX_JTI_BYTES, MAX_NAME_BYTES, MAX_SUB_BYTES};
 
 /// The latest time claim (`exp`, `nbf`, `iat`) accepted, unix seconds:
 /// 9999-12-31T23:59:59Z. Earlier than 1970 is refused too.
@@ -334,14 +334,11 @@ impl Keyring {
             .clone()
             .filter(|s| !s.is_empty())
             .ok_or(TokenError::MissingClaim("sub"))?;
-        if sub.len() > MAX_SUB_BYTES || sub.chars().any(char::is_control) {
+        if sub.len() > MAX_SUB_BYTES || has_hidden(&sub) {
             return Err(TokenError::InvalidClaim("sub"));
         }
         let name = custom.name.clone().unwrap_or_else(|| sub.clone());
-        if name.trim().is_empty()
-            || name.len() > MAX_NAME_BYTES
-            || name.chars().any(char::is_control)
-        {
+        if name.trim().is_empty() || name.len() > MAX_NAME_BYTES || has_hidden(&name) {
             return Err(TokenError::InvalidClaim("name"));
         }
         let sub = format!("{}{sub}", issuer.sub_prefix);

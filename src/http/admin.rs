@@ -94,7 +94,7 @@ async fn put_user(mut req: Request, env: &Env, raw: &str) -> Result<Response, Ap
     if let Some(name) = &body.name {
         if !valid_display_name(name) {
             return Err(ApiError::BadRequest(format!(
-                "name must be 1-{MAX_DISPLAY_NAME} characters without control characters"
+                "name must be 1-{MAX_DISPLAY_NAME} characters without control or invisible format characters"
             )));
         }
     }

@@ -43,12 +43,49 @@ pub fn normalize_username(raw: &str) -> Option<String> {
     ok.then_some(name)
 }
 
-/// A display name must be 1–64 characters with no control characters.
+/// A display name must be 1–64 characters, none of them hidden ([`is_hidden`]), and not
+/// blank.
 pub fn valid_display_name(name: &str) -> bool {
     let count = name.chars().count();
-    (1..=MAX_DISPLAY_NAME).contains(&count)
-        && !name.chars().any(char::is_control)
-        && !name.trim().is_empty()
+    (1..=MAX_DISPLAY_NAME).contains(&count) && !has_hidden(name) && !name.trim().is_empty()
+}
+
+/// Whether `c` is never shown as itself: a control character, or an invisible format
+/// character (Unicode category Cf), which includes the bidirectional overrides and
+/// isolates that make a name read as something else (a `U+202E` in `evil<U+202E>gnp.exe`
+/// shows it as `evilexe.png`). The zero-width joiner is allowed: emoji sequences are made with it.
+pub fn is_hidden(c: char) -> bool {
+    const FORMAT: &[(u32, u32)] = &[
+        (0x00AD, 0x00AD),
+        (0x0600, 0x0605),
+        (0x061C, 0x061C),
+        (0x06DD, 0x06DD),
+        (0x070F, 0x070F),
+        (0x0890, 0x0891),
+        (0x08E2, 0x08E2),
+        (0x180E, 0x180E),
+        (0x200B, 0x200C),
+        (0x200E, 0x200F),
+        (0x202A, 0x202E),
+        (0x2060, 0x2064),
+        (0x2066, 0x206F),
+        (0xFEFF, 0xFEFF),
+        (0xFFF9, 0xFFFB),
+        (0x110BD, 0x110BD),
+        (0x110CD, 0x110CD),
+        (0x13430, 0x1343F),
+        (0x1BCA0, 0x1BCA3),
+        (0x1D173, 0x1D17A),
+        (0xE0001, 0xE0001),
+        (0xE0020, 0xE007F),
+    ];
+    let code = u32::from(c);
+    c.is_control() || FORMAT.iter().any(|&(lo, hi)| (lo..=hi).contains(&code))
+}
+
+/// Whether `text` holds a hidden character.
+pub fn has_hidden(text: &str) -> bool {
+    text.chars().any(is_hidden)
 }
 
 #[cfg(test)]
@@ -95,8 +132,42 @@ mod tests {
     fn display_names() {
         assert!(valid_display_name("Alice Liddell"));
         assert!(valid_display_name("Zoë 🌟"));
+        // A family emoji is joined with U+200D, which stays allowed.
+        assert!(valid_display_name("Ana 👩\u{200D}👩\u{200D}👧"));
+        assert!(valid_display_name("שלום"));
         for bad in ["", "   ", "tab\there", "new\nline", &"x".repeat(65)] {
             assert!(!valid_display_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn names_that_lie_are_refused() {
+        let lies = [
+            "admin\u{202E}nimda",     // right-to-left override
+            "Alice\u{202A}",          // left-to-right embedding
+            "\u{202D}Bob",            // left-to-right override
+            "Carol\u{2066}x\u{2069}", // isolates
+            "Dave\u{2067}",           // right-to-left isolate
+            "Eve\u{2068}",            // first-strong isolate
+            "Mal\u{200B}lory",        // zero-width space
+            "Tr\u{200F}ent",          // right-to-left mark
+            "\u{FEFF}Peggy",          // byte-order mark
+            "Vic\u{00AD}tor",         // soft hyphen
+            "Wal\u{2060}ter",         // word joiner
+            "tag\u{E0041}",           // tag character
+        ];
+        for name in lies {
+            assert!(has_hidden(name), "{name:?}");
+            assert!(!valid_display_name(name), "{name:?}");
+        }
+        for c in ['a', 'é', '🌟', '\u{200D}', 'א', ' '] {
+            assert!(!is_hidden(c), "{c:?}");
+        }
+        for c in (0x202A..=0x202E)
+            .chain(0x2066..=0x2069)
+            .filter_map(char::from_u32)
+        {
+            assert!(is_hidden(c), "U+{:04X}", u32::from(c));
         }
     }
 }

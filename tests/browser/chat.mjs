@@ -69,6 +69,16 @@ try {
     check(await p.page.evaluate(() => !document.querySelector("#messages img") && !window.__pwned),
       "message text is never parsed as HTML");
   }
+  // Names are isolated, so a name in another script (or with direction marks) cannot
+  // reorder the text around it.
+  for (const p of [a, b]) {
+    const isolated = await p.page.evaluate(() => ({
+      senders: [...document.querySelectorAll("#messages .message .from")].every((n) => n.localName === "bdi"),
+      members: [...document.querySelectorAll("#members li")].every((li) => li.querySelector("bdi")),
+      status: !!document.querySelector("#status bdi"),
+    }));
+    check(isolated.senders && isolated.members && isolated.status, `names are in <bdi>: ${JSON.stringify(isolated)}`);
+  }
 
   // Bob drops: his socket closes and the network goes away, so reconnecting fails for a
   // while (backoff) and Alice's next three messages reach him only through resume.

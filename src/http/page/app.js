@@ -163,7 +163,7 @@ function onFrame(frame) {
       session.attempt = 0;
       renderMembers(frame.members || []);
       setSendable(true);
-      setStatus(`connected to ${frame.room} as ${frame.user.name}`);
+      $("status").replaceChildren(`connected to ${frame.room} as `, el("bdi", "", frame.user.name));
       break;
     case "message":
       showMessage(frame);
@@ -195,7 +195,12 @@ function renderMembers(list) {
   $("members").replaceChildren(
     ...list.map((m) => {
       const mine = session.me && m.id === session.me.id;
-      return el("li", mine ? "mine" : "", mine ? `${m.name} (you)` : m.name);
+      // <bdi>: a name in another script (or with stray direction marks) cannot reorder
+      // the text around it.
+      const li = el("li", mine ? "mine" : "");
+      li.append(el("bdi", "", m.name));
+      if (mine) li.append(" (you)");
+      return li;
     }),
   );
 }
@@ -212,7 +217,7 @@ function showMessage(frame) {
   time.dateTime = new Date(frame.ts).toISOString();
   const data = frame.data;
   const text = data && typeof data.text === "string" ? data.text : JSON.stringify(data);
-  li.append(time, el("span", "from", frame.from.name), el("span", "text", text));
+  li.append(time, el("bdi", "from", frame.from.name), el("span", "text", text));
 
   place(li, seq);
 }
