@@ -6,7 +6,7 @@
 //! if `src/` changed, then serves it on workerd through Miniflare; see tests/harness).
 //!
 //! Tests run in parallel against one runtime: each test uses its own usernames.
-use roomgate_harness::http::Reply;
+use roomgate_harness::http::{fresh_address, Reply};
 use roomgate_harness::runtime::{server, ADMIN_TOKEN, USERS};
 use roomgate_harness::tokens::{claims_of, now};
 
@@ -38,7 +38,10 @@ enum Admin<'a> {
 
 async fn admin(method: Method, path: &str, auth: Admin<'_>, body: Option<Value>) -> Reply {
     let s = server();
-    let mut req = s.http().request(method, format!("{}{path}", s.url));
+    let mut req = s
+        .http()
+        .request(method, format!("{}{path}", s.url))
+        .header("cf-connecting-ip", fresh_address());
     req = match auth {
         Admin::Ok => req.bearer_auth(ADMIN_TOKEN),
         Admin::None => req,

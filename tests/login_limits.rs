@@ -92,6 +92,41 @@ async fn five_failures_lock_the_username_even_for_the_right_password() {
     assert_eq!(res.status, 200, "other user: {}", res.text);
 }
 
+/// `GET /admin/users` from the client address `ip` with `token`.
+async fn admin_from(s: &Server, ip: &str, token: &str) -> Reply {
+    let res = s
+        .http()
+        .get(format!("{}/admin/users", s.url))
+        .header("cf-connecting-ip", ip)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    Reply::from(res).await
+}
+
+#[tokio::test]
+async fn failed_admin_authentications_lock_the_address() {
+    let s = server();
+    let ip = "198.51.100.200";
+    for i in 0..MAX_FAILURES {
+        admin_from(s, ip, &format!("guess-{i}-0123456789abcdef0123456789"))
+            .await
+            .expect_error(401, "unauthorized", &format!("guess {i}"));
+    }
+    let locked = admin_from(s, ip, "one-more-guess-0123456789abcdef0123").await;
+    expect_locked(&locked, 60, "a guess past the limit");
+    let right = admin_from(s, ip, ADMIN_TOKEN).await;
+    expect_locked(&right, 60, "the right token from the locked address");
+    // The address's login counter is its own: logins from it are not locked.
+    let password = create_user(s, "lim-admin-guesser").await;
+    let res = login_from(s, ip, "lim-admin-guesser", &password).await;
+    assert_eq!(res.status, 200, "login from the address: {}", res.text);
+    // Another address is unaffected.
+    let res = admin_from(s, "198.51.100.201", ADMIN_TOKEN).await;
+    assert_eq!(res.status, 200, "another address: {}", res.text);
+}
+
 #[tokio::test]
 async fn unknown_usernames_are_limited_like_existing_ones() {
     let s = server();

@@ -27,6 +27,14 @@ fn empty_secret() -> &'static Server {
     S.get_or_init(|| Server::start(&[("JWT_SECRET", "")]))
 }
 
+/// ADMIN_TOKEN shorter than the 32 bytes required (and so no seeded users).
+fn short_admin() -> &'static Server {
+    static S: OnceLock<Server> = OnceLock::new();
+    S.get_or_init(|| Server::start(&[("ADMIN_TOKEN", SHORT_ADMIN_TOKEN)]))
+}
+
+const SHORT_ADMIN_TOKEN: &str = "admin-token-of-31-bytes-0123456";
+
 /// ADMIN_TOKEN set to the empty string: no admin surface (and so no seeded users).
 fn no_admin() -> &'static Server {
     static S: OnceLock<Server> = OnceLock::new();
@@ -170,6 +178,26 @@ async fn empty_secret_is_misconfigured() {
     expect_misconfigured(r.status, &r.body, "", "empty secret: /ws/lobby");
 
     // The public routes that need no secret still work.
+    let (status, text, json) = send(s, Method::GET, "/healthz", None, None).await;
+    assert_eq!((status, json), (200, json!({"status": "ok"})), "{text}");
+}
+
+#[tokio::test]
+async fn short_admin_token_makes_every_admin_route_misconfigured() {
+    let s = short_admin();
+    assert_eq!(SHORT_ADMIN_TOKEN.len(), 31);
+    for bearer in [Some(SHORT_ADMIN_TOKEN), None, Some("x")] {
+        for path in ["/admin/users", "/admin/rooms/lobby"] {
+            let (status, body, _) = send(s, Method::GET, path, bearer, None).await;
+            expect_misconfigured(
+                status,
+                &body,
+                SHORT_ADMIN_TOKEN,
+                &format!("{path} with bearer {bearer:?}"),
+            );
+        }
+    }
+    // The rest of the Worker is unaffected.
     let (status, text, json) = send(s, Method::GET, "/healthz", None, None).await;
     assert_eq!((status, json), (200, json!({"status": "ok"})), "{text}");
 }

@@ -10,7 +10,7 @@
 //!
 //! Run: `cargo test --test revocation` (from the repository root; builds the Worker first
 //! if `src/` changed, and starts its own runtime).
-use roomgate_harness::http::Reply;
+use roomgate_harness::http::{fresh_address, Reply};
 use roomgate_harness::runtime::{server, Server, ADMIN_TOKEN, JWT_SECRET};
 use roomgate_harness::tokens::{claims, mint, now};
 use roomgate_harness::ws::{Auth, Client, FRAME_TIMEOUT};
@@ -30,7 +30,10 @@ async fn admin_as(
     auth: Option<&str>,
     body: Value,
 ) -> Reply {
-    let mut req = s.http().request(method, format!("{}{path}", s.url));
+    let mut req = s
+        .http()
+        .request(method, format!("{}{path}", s.url))
+        .header("cf-connecting-ip", fresh_address());
     if let Some(token) = auth {
         req = req.bearer_auth(token);
     }

@@ -16,7 +16,7 @@ import WebSocket from "ws";
 
 const root = new URL("../..", import.meta.url).pathname;
 const JWT_SECRET = "check-targets-jwt-secret-0123456789abcdef";
-const ADMIN_TOKEN = "check-targets-admin-token";
+const ADMIN_TOKEN = "check-targets-admin-token-0123456789abcdef";
 const TIMEOUT_MS = 10_000;
 const QUIET_MS = 400;
 

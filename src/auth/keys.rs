@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Shortest HMAC secret accepted (RFC 7518 §3.2: at least the hash size).
-pub const MIN_HMAC_BYTES: usize = 32;
+pub const MIN_HMAC_BYTES: usize = super::secret::MIN_SECRET_BYTES;
 /// Smallest RSA modulus accepted (RFC 7518 §3.3).
 pub const MIN_RSA_BITS: usize = 2048;
 

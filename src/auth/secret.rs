@@ -21,6 +21,10 @@ pub fn ct_eq(expected: &[u8], actual: &[u8]) -> bool {
     black_box(diff) == 0
 }
 
+/// The shortest shared secret roomgate accepts (`JWT_SECRET`, `ADMIN_TOKEN`, an HMAC key):
+/// 256 bits, the strength of the HMAC-SHA256 it keys.
+pub const MIN_SECRET_BYTES: usize = 32;
+
 /// Fills `N` bytes from the platform's cryptographic random source.
 ///
 /// # Panics

@@ -134,6 +134,12 @@ pub fn user_key(normalized_username: &str) -> String {
     format!("user:{normalized_username}")
 }
 
+/// The counter key of a client address for failed admin authentications: apart from its
+/// login counter, so admin guesses and login guesses do not lock each other.
+pub fn admin_address_key(header: &str) -> Option<String> {
+    address_key(header).map(|key| format!("admin-{key}"))
+}
+
 /// The counter key of a client address (`CF-Connecting-IP`), or `None` when the value is
 /// not an IP address. An IPv4 address counts alone; an IPv6 address counts with its whole
 /// /64, the block one subscriber usually holds (counting single IPv6 addresses would let

@@ -11,7 +11,8 @@ use worker::{Env, Method, Request, Response};
 use super::revoke;
 use crate::auth::grants::{valid_patterns, MAX_PATTERNS};
 use crate::auth::password::{check_new_password, PasswordHash, SALT_BYTES};
-use crate::auth::secret::{ct_eq, random_bytes, random_id};
+use crate::auth::secret::{ct_eq, random_bytes, random_id, MIN_SECRET_BYTES};
+use crate::objects::login_limiter::client::LoginThrottle;
 use crate::objects::room::client as room_client;
 use crate::protocol::names::{
     is_valid_room_name, normalize_username, valid_display_name, MAX_DISPLAY_NAME, MAX_USERNAME,
@@ -27,7 +28,7 @@ const MAX_ADMIN_BODY: usize = 4 * 1024;
 
 /// Routes `/admin/...` (the segments after `admin`).
 pub async fn route(req: Request, env: &Env, rest: &[&str]) -> Result<Response, ApiError> {
-    authorize(&req, env)?;
+    authorize(&req, env).await?;
     match (req.method(), rest) {
         (Method::Get, ["users"]) => list(env).await,
         (_, ["users"]) => Err(ApiError::MethodNotAllowed("GET")),
@@ -44,12 +45,24 @@ pub async fn route(req: Request, env: &Env, rest: &[&str]) -> Result<Response, A
     }
 }
 
-fn authorize(req: &Request, env: &Env) -> Result<(), ApiError> {
+/// The admin guard: 404 without `ADMIN_TOKEN`, 500 with one too short to resist guessing,
+/// 429 once the client address has failed too often (the login limits, on a counter of
+/// their own), and 401 for a wrong token, compared in constant time.
+async fn authorize(req: &Request, env: &Env) -> Result<(), ApiError> {
     let Some(expected) = string_binding(env, ADMIN_TOKEN).filter(|t| !t.is_empty()) else {
         return Err(ApiError::NotFound("not found".into()));
     };
+    if expected.len() < MIN_SECRET_BYTES {
+        return Err(ApiError::Misconfigured(format!(
+            "ADMIN_TOKEN is shorter than {MIN_SECRET_BYTES} bytes"
+        )));
+    }
+    let throttle = LoginThrottle::admin(env, req.headers().get("cf-connecting-ip")?.as_deref());
+    throttle.check().await?;
     let presented = bearer(req)?.unwrap_or_default();
-    if ct_eq(expected.as_bytes(), presented.as_bytes()) {
+    let matched = ct_eq(expected.as_bytes(), presented.as_bytes());
+    throttle.commit(matched).await?;
+    if matched {
         Ok(())
     } else {
         Err(ApiError::Unauthorized)

@@ -35,6 +35,15 @@ impl<'a> LoginThrottle<'a> {
         }
     }
 
+    /// The counter a client address's failed admin authentications are held to.
+    pub fn admin(env: &'a Env, address_header: Option<&str>) -> Self {
+        let address = address_header.and_then(throttle::admin_address_key);
+        Self {
+            env,
+            counters: address.into_iter().map(|k| (k, false)).collect(),
+        }
+    }
+
     /// Before the password is checked: 429 if any counter is locked.
     pub async fn check(&self) -> Result<(), ApiError> {
         for (key, _) in &self.counters {

@@ -3,14 +3,17 @@
 
 use serde_json::{json, Value};
 
-use crate::http::Reply;
+use crate::http::{fresh_address, Reply};
 use crate::runtime::{Server, ADMIN_TOKEN};
 use crate::tokens::now;
 
 impl Server {
     /// `GET /admin/rooms/{room}` (the room's stats), with `admin_token` if given.
     pub async fn room_stats(&self, room: &str, admin_token: Option<&str>) -> Reply {
-        let mut req = self.http().get(format!("{}/admin/rooms/{room}", self.url));
+        let mut req = self
+            .http()
+            .get(format!("{}/admin/rooms/{room}", self.url))
+            .header("cf-connecting-ip", fresh_address());
         if let Some(t) = admin_token {
             req = req.bearer_auth(t);
         }

@@ -1,10 +1,22 @@
 //! HTTP clients of a runtime: [`Reply`] (a response as a test looks at it), logins of the
 //! seeded users, and `POST /ws-ticket`.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use serde_json::{json, Value};
 
 use crate::runtime::{Server, USERS};
 use crate::tokens::claims_of;
+
+/// A client address no other request of this process has used (a `/64` of the IPv6
+/// documentation range), to send as `CF-Connecting-IP`. Requests that fail on purpose
+/// send one each, so their failures never add up to the per-address limits that other
+/// tests of the same runtime (all from 127.0.0.1 by default) would then run into.
+pub fn fresh_address() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("2001:db8:{:x}:{:x}::1", n >> 16, n & 0xffff)
+}
 
 /// An HTTP response as a test looks at it: status, headers, raw text, and the JSON (or
 /// `Null` when the body is not JSON).

@@ -21,7 +21,7 @@ use crate::repo_root;
 
 /// Test secrets (never used outside tests).
 pub const JWT_SECRET: &str = "e2e-test-jwt-secret-0123456789abcdef";
-pub const ADMIN_TOKEN: &str = "e2e-test-admin-token";
+pub const ADMIN_TOKEN: &str = "e2e-test-admin-token-0123456789abcdef";
 /// Longer than workerd's 10 s inactivity eviction of a Durable Object (see
 /// `tests/hibernation.rs` for how an eviction is shown).
 pub const EVICTION_IDLE: Duration = Duration::from_secs(13);
@@ -195,7 +195,8 @@ impl Server {
     }
 
     fn seed_users(&self) {
-        if self.var("ADMIN_TOKEN").is_none_or(str::is_empty) {
+        // Without a usable admin token there is no admin API to seed through.
+        if self.var("ADMIN_TOKEN").is_none_or(|t| t.len() < 32) {
             return;
         }
         let url = self.url.clone();
