@@ -82,8 +82,9 @@ async fn login(username: &str, password: &str) -> Reply {
     Reply::from(server().login(username, password).await).await
 }
 
-/// Asserts `user` is a user object with exactly id, username, name, created_at and rooms
-/// (the room grants put in the user's tokens; `null` when none are set).
+/// Asserts `user` is a user object with exactly id, username, name, created_at, rooms
+/// (the room grants put in the user's tokens; `null` when none are set) and
+/// kdf_iterations (the cost of the stored credential, never the credential).
 fn expect_user_shape(user: &Value, case: &str) {
     let mut keys: Vec<&str> = user
         .as_object()
@@ -94,7 +95,14 @@ fn expect_user_shape(user: &Value, case: &str) {
     keys.sort();
     assert_eq!(
         keys,
-        ["created_at", "id", "name", "rooms", "username"],
+        [
+            "created_at",
+            "id",
+            "kdf_iterations",
+            "name",
+            "rooms",
+            "username"
+        ],
         "{case}: {user}"
     );
     assert!(

@@ -4,8 +4,9 @@
 //!
 //! Run with `cargo test --test login` from the repository root (builds the Worker first
 //! if `src/` changed, then serves it on workerd through Miniflare; see tests/harness).
+use roomgate_harness::admin::admin_put_user;
 use roomgate_harness::http::Reply;
-use roomgate_harness::runtime::{server, USERS};
+use roomgate_harness::runtime::{server, Server, ADMIN_TOKEN, USERS};
 use roomgate_harness::tokens::{claims_of, now};
 use roomgate_harness::ws::{Auth, FRAME_TIMEOUT};
 
@@ -398,4 +399,56 @@ async fn healthz() {
     .await;
     res.expect_error(405, "method_not_allowed", "POST /healthz");
     assert_eq!(res.header("allow"), Some("GET"));
+}
+
+#[tokio::test]
+async fn a_login_rehashes_a_password_stored_at_another_iteration_count() {
+    let s = tokio::task::spawn_blocking(|| Server::start(&[("PBKDF2_ITERATIONS", "5000")]))
+        .await
+        .unwrap();
+    let password = "rehash-me-password";
+    let created =
+        admin_put_user(&s, "rehash-me", &json!({"password": password, "name": "R"})).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(created.json["user"]["kdf_iterations"], 5000);
+
+    // A redeploy with a higher cost: the next successful login stores the new cost.
+    let s = tokio::task::spawn_blocking(move || s.restart_with(&[("PBKDF2_ITERATIONS", "6000")]))
+        .await
+        .unwrap();
+    let iterations = |s: &Server| {
+        let url = format!("{}/admin/users", s.url);
+        let http = s.http();
+        async move {
+            let list =
+                Reply::from(http.get(url).bearer_auth(ADMIN_TOKEN).send().await.unwrap()).await;
+            let users = list.json["users"].as_array().cloned().unwrap_or_default();
+            users
+                .into_iter()
+                .find(|u| u["username"] == "rehash-me")
+                .map(|u| u["kdf_iterations"].clone())
+        }
+    };
+    assert_eq!(
+        iterations(&s).await,
+        Some(json!(5000)),
+        "not before a login"
+    );
+    let wrong = Reply::from(s.login("rehash-me", "not-the-password").await).await;
+    assert_eq!(wrong.status, 401);
+    assert_eq!(
+        iterations(&s).await,
+        Some(json!(5000)),
+        "a failed login changes nothing"
+    );
+    let ok = Reply::from(s.login("rehash-me", password).await).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(
+        iterations(&s).await,
+        Some(json!(6000)),
+        "re-hashed at the new cost"
+    );
+    // The new hash is the same password.
+    let again = Reply::from(s.login("rehash-me", password).await).await;
+    assert_eq!(again.status, 200, "{}", again.text);
 }

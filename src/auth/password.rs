@@ -103,9 +103,10 @@ impl PasswordHash {
     }
 
     /// The stand-in used when a username does not exist: login derives a key against it
-    /// with the default cost and compares, so an unknown user costs the same PBKDF2 work
-    /// as a wrong password and the two cannot be told apart by timing. Its digest is
-    /// all zero bytes, which no real derivation is expected to produce.
+    /// with the cost real users' hashes have ([`decoy_iterations`]) and compares, so an
+    /// unknown user costs the same PBKDF2 work as a wrong password and the two cannot be
+    /// told apart by timing. Its digest is all zero bytes, which no real derivation is
+    /// expected to produce.
     pub fn decoy(iterations: u32) -> Self {
         Self {
             iterations,
@@ -113,6 +114,15 @@ impl PasswordHash {
             hash: vec![0; HASH_BYTES],
         }
     }
+}
+
+/// The iteration count of the decoy hash: the one most users' stored hashes have
+/// (`typical`, when there are users), so that after `PBKDF2_ITERATIONS` changes an
+/// unknown user still costs what a known one does; else the configured count.
+pub fn decoy_iterations(typical: Option<u32>, configured: u32) -> u32 {
+    typical
+        .filter(|n| (MIN_ITERATIONS..=MAX_ITERATIONS).contains(n))
+        .unwrap_or(configured)
 }
 
 /// Why a new password was refused.
@@ -214,5 +224,15 @@ mod tests {
             check_new_password(&"x".repeat(MAX_PASSWORD_BYTES + 1)),
             Err(PasswordRuleError::TooLong)
         );
+    }
+
+    #[test]
+    fn the_decoy_costs_what_users_hashes_cost() {
+        // Users hashed at 50,000 before the setting moved to 100,000.
+        assert_eq!(decoy_iterations(Some(50_000), 100_000), 50_000);
+        assert_eq!(decoy_iterations(None, 100_000), 100_000, "no users yet");
+        // A count the platform would refuse is not copied.
+        assert_eq!(decoy_iterations(Some(MAX_ITERATIONS + 1), 100_000), 100_000);
+        assert_eq!(decoy_iterations(Some(0), 20_000), 20_000);
     }
 }

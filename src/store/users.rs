@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
 
+use std::cell::Cell;
+
 use crate::runtime::d1::{db, int, text_or_null};
+use crate::runtime::env::now_millis;
 use crate::runtime::error::ApiError;
 
 /// A user as the admin API shows it. Deliberately without the password hash.
@@ -21,6 +24,10 @@ pub struct User {
     /// Room grants put in this user's tokens (`rooms` claim); `None`: no claim.
     #[serde(default)]
     pub rooms: Option<Grants>,
+    /// The PBKDF2 iterations of the stored hash (a login at another
+    /// `PBKDF2_ITERATIONS` re-hashes it). Never the hash itself.
+    #[serde(default)]
+    pub kdf_iterations: Option<u32>,
 }
 
 /// Room patterns as stored: a JSON array in a TEXT column (D1 has no array type).
@@ -64,7 +71,28 @@ pub struct UserStore {
     db: D1Database,
 }
 
-const USER_COLUMNS: &str = "id, username, display_name AS name, created_at, rooms";
+/// The iteration count inside a stored hash, `pbkdf2-sha256$<iterations>$<salt>$<hash>`
+/// (`auth::password`): the text between the first and the second `$`.
+macro_rules! iterations_of_hash {
+    () => {
+        "CAST(substr(password_hash, instr(password_hash, '$') + 1,
+            instr(substr(password_hash, instr(password_hash, '$') + 1), '$') - 1) AS INTEGER)"
+    };
+}
+
+const USER_COLUMNS: &str = concat!(
+    "id, username, display_name AS name, created_at, rooms, ",
+    iterations_of_hash!(),
+    " AS kdf_iterations"
+);
+
+/// How long an isolate trusts its figure of the users' usual iteration count.
+const TYPICAL_ITERATIONS_MAX_AGE_MS: u64 = 10 * 60 * 1000;
+
+thread_local! {
+    /// The iteration count most stored hashes have, and when it was read (unix ms).
+    static TYPICAL_ITERATIONS: Cell<Option<(Option<u32>, u64)>> = const { Cell::new(None) };
+}
 
 impl UserStore {
     pub fn new(env: &Env) -> Result<Self, ApiError> {
@@ -81,6 +109,46 @@ impl UserStore {
             .bind(&[username.into()])?
             .first::<Credentials>(None)
             .await?)
+    }
+
+    /// The iteration count most users' hashes have (`None`: no users), read from D1 at
+    /// most once per [`TYPICAL_ITERATIONS_MAX_AGE_MS`] per isolate: every login asks,
+    /// whether or not its user exists, so the read it sometimes costs says nothing about
+    /// the username.
+    pub async fn typical_iterations(&self) -> Result<Option<u32>, ApiError> {
+        let now = now_millis();
+        if let Some((typical, at)) = TYPICAL_ITERATIONS.get() {
+            if now.saturating_sub(at) < TYPICAL_ITERATIONS_MAX_AGE_MS {
+                return Ok(typical);
+            }
+        }
+        #[derive(Deserialize)]
+        struct Row {
+            iterations: Option<u32>,
+        }
+        let row = self
+            .db
+            .prepare(concat!(
+                "SELECT ",
+                iterations_of_hash!(),
+                " AS iterations FROM users
+                 GROUP BY iterations ORDER BY COUNT(*) DESC, iterations DESC LIMIT 1"
+            ))
+            .first::<Row>(None)
+            .await?;
+        let typical = row.and_then(|r| r.iterations);
+        TYPICAL_ITERATIONS.set(Some((typical, now)));
+        Ok(typical)
+    }
+
+    /// Replaces user `id`'s password hash, unless it changed since `old` was read.
+    pub async fn replace_hash(&self, id: &str, old: &str, new: &str) -> Result<(), ApiError> {
+        self.db
+            .prepare("UPDATE users SET password_hash = ?3 WHERE id = ?1 AND password_hash = ?2")
+            .bind(&[id.into(), old.into(), new.into()])?
+            .run()
+            .await?;
+        Ok(())
     }
 
     pub async fn find(&self, username: &str) -> Result<Option<User>, ApiError> {
