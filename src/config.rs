@@ -38,6 +38,7 @@ pub mod keys {
     pub const RATE_LIMIT_MAX_REJECTED: &str = "RATE_LIMIT_MAX_REJECTED";
     pub const MAX_CONNECTIONS_PER_ROOM: &str = "MAX_CONNECTIONS_PER_ROOM";
     pub const PRESENCE_ROOMS: &str = "PRESENCE_ROOMS";
+    pub const REGISTRY_GRACE_SECONDS: &str = "REGISTRY_GRACE_SECONDS";
 }
 
 pub const DEFAULT_ISSUER: &str = "roomgate";
@@ -78,6 +79,10 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_ROOM: u64 = 1000;
 pub const MAX_MAX_CONNECTIONS_PER_ROOM: u64 = 32_768;
 /// Rooms that announce presence (`members` in `welcome`, `join` and `leave`): all.
 pub const DEFAULT_PRESENCE_ROOMS: &str = "*";
+/// How long an emptied room stays in the registry of active rooms: a room whose members
+/// come and go within it writes nothing to D1.
+pub const DEFAULT_REGISTRY_GRACE_SECONDS: u64 = 30;
+pub const MAX_REGISTRY_GRACE_SECONDS: u64 = 3600;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -101,6 +106,8 @@ pub struct Config {
     /// presence; empty: none. Presence costs a frame to every other socket per join and
     /// per leave, which a broadcast room (a live feed, a dashboard) has no use for.
     pub presence_rooms: Vec<String>,
+    /// How long an emptied room stays registered before it removes itself.
+    pub registry_grace_secs: u64,
 }
 
 impl Config {
@@ -273,6 +280,12 @@ impl Config {
                 keys::PRESENCE_ROOMS,
                 &text(keys::PRESENCE_ROOMS, DEFAULT_PRESENCE_ROOMS),
             )?,
+            registry_grace_secs: number(
+                keys::REGISTRY_GRACE_SECONDS,
+                DEFAULT_REGISTRY_GRACE_SECONDS,
+                1,
+                MAX_REGISTRY_GRACE_SECONDS,
+            )?,
         })
     }
 }
@@ -349,6 +362,7 @@ mod tests {
             }
         );
         assert_eq!(c.room.max_connections, 1000);
+        assert_eq!(c.registry_grace_secs, 30);
         assert_eq!(
             from(&[("JWT_ISSUER", "  ")]).unwrap(),
             c,
@@ -444,6 +458,8 @@ mod tests {
             ("PRESENCE_ROOMS", "[\"lobby\""),
             ("PRESENCE_ROOMS", "[1, 2]"),
             ("PRESENCE_ROOMS", "*a"),
+            ("REGISTRY_GRACE_SECONDS", "0"),
+            ("REGISTRY_GRACE_SECONDS", "3601"),
         ];
         for (key, value) in cases {
             let err = from(&[(key, value)]).unwrap_err();

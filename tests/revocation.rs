@@ -342,3 +342,39 @@ async fn admin_token_is_required_on_both_routes() {
         }
     }
 }
+
+/// A runtime whose emptied rooms leave the registry after 1 s.
+fn short_grace() -> &'static Server {
+    static S: std::sync::OnceLock<Server> = std::sync::OnceLock::new();
+    S.get_or_init(|| Server::start(&[("REGISTRY_GRACE_SECONDS", "1")]))
+}
+
+#[tokio::test]
+async fn a_socket_that_arrives_as_its_room_leaves_the_registry_is_still_revoked() {
+    let s = tokio::task::spawn_blocking(short_grace).await.unwrap();
+    // Each room empties, then gets a new socket around the moment its grace alarm
+    // removes it from the registry: a little before, during, a little after.
+    let sub = "grace-user";
+    let rounds = (0..80u64).map(|i| async move {
+        let room = format!("grace-{i}");
+        let (first, _) = s.join_welcomed(&room, &token(sub, &format!("a{i}"))).await;
+        first.close().await;
+        tokio::time::sleep(Duration::from_micros(900_000 + 2_500 * i)).await;
+        let (mut second, _) = s.join_welcomed(&room, &token(sub, &format!("b{i}"))).await;
+        expect_alive(&mut second, "arrived around the grace alarm").await;
+        (room, second)
+    });
+    let sockets = futures_util::future::join_all(rounds).await;
+    let revoked = admin_as(
+        s,
+        Method::POST,
+        "/admin/revoke",
+        Some(ADMIN_TOKEN),
+        json!({"sub": sub, "until": now() + 3600}),
+    )
+    .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    for (room, mut socket) in sockets {
+        expect_closed(&mut socket, "revoked", Duration::from_secs(5), &room).await;
+    }
+}

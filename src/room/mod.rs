@@ -8,9 +8,11 @@
 //!   do;
 //! - [`expiry`]: the same for token lifetimes on live sockets (alarm, warning, refresh);
 //! - [`history`]: the kept messages: trimming, replay on resume (`gap`), `history` pages;
-//! - [`rate`]: the per-connection frame rate limit (token bucket).
+//! - [`rate`]: the per-connection frame rate limit (token bucket);
+//! - [`registration`]: the room's entry in the registry of active rooms.
 
 pub mod expiry;
 pub mod history;
 pub mod rate;
+pub mod registration;
 pub mod state;

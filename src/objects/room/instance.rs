@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::protocol::frames::{PING, PONG};
 use crate::protocol::identity::Revocation;
 use crate::room::expiry::ExpiryPolicy;
+use crate::room::registration::Registration;
 use crate::room::state::{Connection, Presence};
 use crate::runtime::env::config;
 use crate::runtime::error::ApiError;
@@ -28,10 +29,9 @@ pub(super) struct RoomInstance {
     pub(super) state: State,
     pub(super) env: Env,
     pub(super) tables: RoomTables,
-    /// Registrations in flight (`super::registry`). The one thing kept in memory only, on
-    /// purpose: it describes requests still running in this instance, and an instance
-    /// cannot be evicted while one runs.
-    pub(super) activating: Cell<u32>,
+    /// The room's entry in the registry of active rooms (`super::registry`): its marks,
+    /// read from storage once per instance, and the requests in flight.
+    pub(super) registration: RefCell<Option<Registration>>,
     /// Random per in-memory instance, reported by the room's stats: it changes when the
     /// runtime evicted the object and built it again (hibernation made observable).
     pub(super) instance_id: String,
@@ -65,7 +65,7 @@ impl RoomInstance {
             state,
             env,
             tables,
-            activating: Cell::new(0),
+            registration: RefCell::new(None),
             instance_id: random_id(),
             roster: RefCell::new(None),
             seq: Cell::new(None),

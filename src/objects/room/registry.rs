@@ -8,8 +8,10 @@
 //! list is complete while it is registered, and every new socket is checked against it,
 //! which also refuses a token that passed the gate just before a revoke.
 //!
-//! An emptied room stays registered for [`REGISTRY_GRACE_MS`] (its alarm removes it), so
-//! a room whose last member reconnects writes nothing to D1.
+//! When and how the entry is written and removed, also while other events of the room
+//! go on, is `room::registration`'s state machine; this file carries it out. An emptied
+//! room stays registered for `REGISTRY_GRACE_SECONDS` (its alarm removes it), so a room
+//! whose last member reconnects writes nothing to D1.
 
 use worker::console_error;
 
@@ -17,30 +19,50 @@ use super::instance::RoomInstance;
 use crate::auth::revocation;
 use crate::authn::REVOKED;
 use crate::protocol::identity::{Identity, Revocation};
+use crate::room::registration::Registration;
 use crate::runtime::env::{now_millis, now_secs};
 use crate::runtime::error::ApiError;
 use crate::store::rooms;
 
-/// How long an emptied room stays in the registry of active rooms before it removes
-/// itself (its alarm): a revoke in that time makes one call to it that closes nothing.
-pub(super) const REGISTRY_GRACE_MS: u64 = 30_000;
-
 impl RoomInstance {
-    /// Registers the room as active (it is about to get its first socket), copies every
-    /// revocation in force into its own list, and refuses `identity` if it is revoked.
-    /// A room still registered (it emptied less than [`REGISTRY_GRACE_MS`] ago) writes
-    /// nothing: its list is still complete.
+    /// Runs `f` on the room's registration (restored from storage first if this
+    /// instance has not yet), and stores its marks if `f` changed them.
+    fn with_registration<R>(&self, f: impl FnOnce(&mut Registration) -> R) -> Result<R, ApiError> {
+        let mut slot = self.registration.borrow_mut();
+        let registration = match slot.as_mut() {
+            Some(registration) => registration,
+            None => slot.insert(Registration::restore(self.tables.marks()?)),
+        };
+        let before = registration.marks();
+        let out = f(registration);
+        if registration.marks() != before {
+            self.tables.save_marks(registration.marks())?;
+        }
+        Ok(out)
+    }
+
+    /// Makes sure the room is registered before a socket of `identity` is accepted,
+    /// copies every revocation in force into its own list when it registers, and
+    /// refuses `identity` if it is revoked. A room still listed (it emptied less than the
+    /// grace period ago) writes nothing: its list is still complete.
     pub(super) async fn activate(&self, room: &str, identity: &Identity) -> Result<(), ApiError> {
-        if self.registered()? {
+        if self.with_registration(|r| r.is_listed())? {
             return Ok(());
         }
         self.tables.set_name(room)?;
-        let mark = self.tables.next_activation()?;
-        self.activating.set(self.activating.get() + 1);
+        let mark = self.with_registration(Registration::begin_add)?;
         let now = now_secs();
         let outcome = rooms::activate(&self.env, room, mark, now).await;
-        self.activating.set(self.activating.get() - 1);
-        for revocation in outcome? {
+        self.with_registration(|r| r.added(mark, outcome.is_ok()))?;
+        let in_force = match outcome {
+            Ok(in_force) => in_force,
+            Err(e) => {
+                // The write may have happened: the grace alarm removes what it left.
+                self.emptied().await;
+                return Err(e);
+            }
+        };
+        for revocation in in_force {
             self.remember_revocation(&revocation, now)?;
         }
         if self.locally_revoked(identity, now)? {
@@ -50,21 +72,19 @@ impl RoomInstance {
         Ok(())
     }
 
-    /// Whether the registry lists this room (its last activation was not removed).
-    fn registered(&self) -> Result<bool, ApiError> {
-        let (activations, deactivated) = self.tables.registration()?;
-        Ok(activations > deactivated)
-    }
-
-    /// The room may just have lost its last socket: leave the registry
-    /// [`REGISTRY_GRACE_MS`] from now if it is still empty then (the alarm calls
+    /// The room may just have lost its last socket: leave the registry after the grace
+    /// period if it is still empty then (the alarm calls
     /// [`RoomInstance::deactivate_if_empty`]). Rooms that empty and fill again (a chat
     /// where one person reconnects) so write D1 once per grace period, not per socket.
     pub(super) async fn emptied(&self) {
         if !self.may_be_empty() {
             return;
         }
-        if let Err(e) = self.schedule_at(now_millis() + REGISTRY_GRACE_MS).await {
+        let grace_ms = match self.config() {
+            Ok(config) => config.registry_grace_secs * 1000,
+            Err(e) => return console_error!("room registry: {e:?}"),
+        };
+        if let Err(e) = self.schedule_at(now_millis() + grace_ms).await {
             console_error!("room registry: {e:?}");
         }
     }
@@ -72,12 +92,17 @@ impl RoomInstance {
     /// No socket is live and none is on its way in: [`RoomInstance::emptied`] has work
     /// to do.
     pub(super) fn may_be_empty(&self) -> bool {
-        self.activating.get() == 0 && self.with_roster(|r| r.is_empty())
+        let arriving = self
+            .registration
+            .borrow()
+            .as_ref()
+            .is_some_and(Registration::is_adding);
+        !arriving && self.with_roster(|r| r.is_empty())
     }
 
     /// Removes the room from the registry when it has no sockets left (and none on the
-    /// way in). A failure is logged: the stale entry costs one call on the next revoke,
-    /// which removes it.
+    /// way in). A failure is logged and retried after the grace period; until the
+    /// removal is confirmed, a new socket registers the room again.
     pub(super) async fn deactivate_if_empty(&self) {
         if !self.may_be_empty() {
             return;
@@ -85,23 +110,18 @@ impl RoomInstance {
         let Some(room) = self.tables.name() else {
             return;
         };
-        let (mark, done) = match self.tables.registration() {
-            Ok(marks) => marks,
-            Err(e) => {
-                console_error!("room registry: {e}");
-                return;
-            }
+        let mark = match self.with_registration(|r| r.begin_remove(0)) {
+            Ok(Some(mark)) => mark,
+            Ok(None) => return,
+            Err(e) => return console_error!("room registry: {e:?}"),
         };
-        if mark == 0 || done >= mark {
-            return;
+        let outcome = rooms::deactivate(&self.env, &room, mark).await;
+        if let Err(e) = self.with_registration(|r| r.removed(mark, outcome.is_ok())) {
+            console_error!("room registry: {e:?}");
         }
-        match rooms::deactivate(&self.env, &room, mark).await {
-            Ok(()) => {
-                if let Err(e) = self.tables.record_deactivation(mark) {
-                    console_error!("room registry: {e}");
-                }
-            }
-            Err(e) => console_error!("room registry: {e:?}"),
+        if let Err(e) = outcome {
+            console_error!("room registry: {e:?}");
+            self.emptied().await;
         }
     }
 

@@ -54,13 +54,11 @@ impl RoomInstance {
             .ok_or_else(|| ApiError::BadRequest("rooms are entered through /ws/{room}".into()))?;
         let config = self.config()?;
         let identity = &handoff.identity;
-        // The live sockets, from the roster; read again only when the activation below
-        // awaited (others may have come and gone meanwhile).
-        let mut others = self.live();
-        if others.sockets.is_empty() {
-            self.activate(&handoff.room, identity).await?;
-            others = self.live();
-        }
+        // No socket without a registry entry: a room not listed registers first (and
+        // waits for D1; others may come and go meanwhile, so the live sockets are read
+        // after it).
+        self.activate(&handoff.room, identity).await?;
+        let others = self.live();
 
         // From here to the response nothing is awaited: no other event can come between
         // the revocation check, the member list and the welcome.

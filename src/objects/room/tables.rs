@@ -7,7 +7,8 @@
 //! Tables:
 //! - `message`: the kept `message` frames, exactly as broadcast, by `seq`;
 //! - `room_meta`: integer counters: `seq` when no messages are kept, and the registry
-//!   marks `activations` / `deactivated` (`super::registry`);
+//!   marks (`room::registration::Marks`): `activations` (issued), `listed` and
+//!   `deactivated` (removed);
 //! - `room_name`: the room's own name (a Durable Object does not know the name it was
 //!   created from), for the registry and for grant checks on refresh;
 //! - `revoked`: revocations pushed to this room or copied when it registered, checked on
@@ -19,6 +20,7 @@ use worker::{SqlStorage, SqlStorageValue};
 use crate::auth::revocation::RevocationRow;
 use crate::protocol::identity::Revocation;
 use crate::room::history;
+use crate::room::registration::Marks;
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS room_meta (
@@ -40,11 +42,6 @@ const SCHEMA: &[&str] = &[
         frame TEXT NOT NULL
     )",
 ];
-
-/// Increments a `room_meta` counter and returns its new value, in one statement.
-const BUMP: &str = "INSERT INTO room_meta (key, value) VALUES (?1, 1)
-    ON CONFLICT(key) DO UPDATE SET value = value + 1
-    RETURNING value";
 
 /// SQLite integers are signed: bounds above `i64::MAX` mean "no bound".
 fn int(n: u64) -> SqlStorageValue {
@@ -166,15 +163,8 @@ impl RoomTables {
         self.first_value("SELECT MIN(seq) AS value FROM message", vec![])
     }
 
-    /// Counts one more activation and returns its mark (`super::registry`).
-    pub(super) fn next_activation(&self) -> worker::Result<u64> {
-        self.first_value(BUMP, vec!["activations".into()])?
-            .ok_or_else(|| worker::Error::RustError("counter activations: no row".into()))
-    }
-
-    /// The marks of the last activation and of the last removal from the registry (0 when
-    /// there was none).
-    pub(super) fn registration(&self) -> worker::Result<(u64, u64)> {
+    /// The registry marks (0 for any never written).
+    pub(super) fn marks(&self) -> worker::Result<Marks> {
         let counter = |key: &str| {
             self.first_value(
                 "SELECT value FROM room_meta WHERE key = ?1",
@@ -182,15 +172,25 @@ impl RoomTables {
             )
             .map(|v| v.unwrap_or(0))
         };
-        Ok((counter("activations")?, counter("deactivated")?))
+        Ok(Marks {
+            issued: counter("activations")?,
+            listed: counter("listed")?,
+            removed: counter("deactivated")?,
+        })
     }
 
-    /// Records that the registry entry of activation `mark` was removed.
-    pub(super) fn record_deactivation(&self, mark: u64) -> worker::Result<()> {
-        self.sql.exec(
-            "INSERT OR REPLACE INTO room_meta (key, value) VALUES ('deactivated', ?1)",
-            vec![int(mark)],
-        )?;
+    /// Stores the registry marks.
+    pub(super) fn save_marks(&self, marks: Marks) -> worker::Result<()> {
+        for (key, value) in [
+            ("activations", marks.issued),
+            ("listed", marks.listed),
+            ("deactivated", marks.removed),
+        ] {
+            self.sql.exec(
+                "INSERT OR REPLACE INTO room_meta (key, value) VALUES (?1, ?2)",
+                vec![key.into(), int(value)],
+            )?;
+        }
         Ok(())
     }
 
