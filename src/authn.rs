@@ -69,13 +69,29 @@ pub async fn authenticate(
     freshness: Freshness,
     now: u64,
 ) -> Result<Identity, Refusal> {
-    let identity = match credential {
+    let identity = prove(env, credential, now).await?;
+    admit(env, identity, room, freshness, now).await
+}
+
+/// The first step on its own: the identity a credential proves, at `now`.
+pub async fn prove(env: &Env, credential: Credential<'_>, now: u64) -> Result<Identity, Refusal> {
+    match credential {
         Credential::Token(token) => keyring(env)?
             .verify(token, now, &WebCrypto)
             .await
-            .map_err(|e| Refusal::Invalid(e.to_string()))?,
-        Credential::Redeemed(identity) => identity,
-    };
+            .map_err(|e| Refusal::Invalid(e.to_string())),
+        Credential::Redeemed(identity) => Ok(identity),
+    }
+}
+
+/// The steps after [`prove`]: revocation, then the grant of `room` (if any).
+pub async fn admit(
+    env: &Env,
+    identity: Identity,
+    room: Option<&str>,
+    freshness: Freshness,
+    now: u64,
+) -> Result<Identity, Refusal> {
     if revocations::is_revoked(env, &identity, now, freshness).await? {
         return Err(Refusal::Revoked(identity));
     }

@@ -37,8 +37,10 @@ pub mod keys {
     pub const RATE_LIMIT_BURST: &str = "RATE_LIMIT_BURST";
     pub const RATE_LIMIT_MAX_REJECTED: &str = "RATE_LIMIT_MAX_REJECTED";
     pub const MAX_CONNECTIONS_PER_ROOM: &str = "MAX_CONNECTIONS_PER_ROOM";
+    pub const MAX_CONNECTIONS_PER_USER: &str = "MAX_CONNECTIONS_PER_USER";
     pub const PRESENCE_ROOMS: &str = "PRESENCE_ROOMS";
     pub const REGISTRY_GRACE_SECONDS: &str = "REGISTRY_GRACE_SECONDS";
+    pub const TICKETS_PER_MINUTE: &str = "TICKETS_PER_MINUTE";
 }
 
 pub const DEFAULT_ISSUER: &str = "roomgate";
@@ -77,12 +79,17 @@ pub const MAX_RATE_LIMIT: u64 = 10_000;
 /// so the default stays well below it.
 pub const DEFAULT_MAX_CONNECTIONS_PER_ROOM: u64 = 1000;
 pub const MAX_MAX_CONNECTIONS_PER_ROOM: u64 = 32_768;
+/// Open sockets one user may hold in one room, so that no user can take every seat.
+pub const DEFAULT_MAX_CONNECTIONS_PER_USER: u64 = 10;
 /// Rooms that announce presence (`members` in `welcome`, `join` and `leave`): all.
 pub const DEFAULT_PRESENCE_ROOMS: &str = "*";
 /// How long an emptied room stays in the registry of active rooms: a room whose members
 /// come and go within it writes nothing to D1.
 pub const DEFAULT_REGISTRY_GRACE_SECONDS: u64 = 30;
 pub const MAX_REGISTRY_GRACE_SECONDS: u64 = 3600;
+/// Tickets one access token may be traded for per minute.
+pub const DEFAULT_TICKETS_PER_MINUTE: u64 = 60;
+pub const MAX_TICKETS_PER_MINUTE: u64 = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -108,6 +115,8 @@ pub struct Config {
     pub presence_rooms: Vec<String>,
     /// How long an emptied room stays registered before it removes itself.
     pub registry_grace_secs: u64,
+    /// Tickets one access token may be traded for per minute.
+    pub tickets_per_minute: u32,
 }
 
 impl Config {
@@ -237,6 +246,12 @@ impl Config {
                     1,
                     MAX_MAX_CONNECTIONS_PER_ROOM,
                 )? as usize,
+                max_connections_per_user: number(
+                    keys::MAX_CONNECTIONS_PER_USER,
+                    DEFAULT_MAX_CONNECTIONS_PER_USER,
+                    1,
+                    MAX_MAX_CONNECTIONS_PER_ROOM,
+                )? as usize,
             },
             pbkdf2_iterations: number(
                 keys::PBKDF2_ITERATIONS,
@@ -286,6 +301,12 @@ impl Config {
                 1,
                 MAX_REGISTRY_GRACE_SECONDS,
             )?,
+            tickets_per_minute: number(
+                keys::TICKETS_PER_MINUTE,
+                DEFAULT_TICKETS_PER_MINUTE,
+                1,
+                MAX_TICKETS_PER_MINUTE,
+            )? as u32,
         })
     }
 }
@@ -362,7 +383,9 @@ mod tests {
             }
         );
         assert_eq!(c.room.max_connections, 1000);
+        assert_eq!(c.room.max_connections_per_user, 10);
         assert_eq!(c.registry_grace_secs, 30);
+        assert_eq!(c.tickets_per_minute, 60);
         assert_eq!(
             from(&[("JWT_ISSUER", "  ")]).unwrap(),
             c,
@@ -453,6 +476,8 @@ mod tests {
             ("RATE_LIMIT_MAX_REJECTED", "0"),
             ("MAX_CONNECTIONS_PER_ROOM", "0"),
             ("MAX_CONNECTIONS_PER_ROOM", "32769"),
+            ("MAX_CONNECTIONS_PER_USER", "0"),
+            ("MAX_CONNECTIONS_PER_USER", "many"),
             ("PRESENCE_ROOMS", "chat/*"),
             ("PRESENCE_ROOMS", "lobby, a b"),
             ("PRESENCE_ROOMS", "[\"lobby\""),
@@ -460,6 +485,8 @@ mod tests {
             ("PRESENCE_ROOMS", "*a"),
             ("REGISTRY_GRACE_SECONDS", "0"),
             ("REGISTRY_GRACE_SECONDS", "3601"),
+            ("TICKETS_PER_MINUTE", "0"),
+            ("TICKETS_PER_MINUTE", "10001"),
         ];
         for (key, value) in cases {
             let err = from(&[(key, value)]).unwrap_err();

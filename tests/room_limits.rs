@@ -1,5 +1,6 @@
-//! Room limits, end to end: the per-connection rate limit, the connection cap, and the
-//! nesting bound on `data`.
+//! Room limits, end to end: the rate limit (per user in a room, history answers
+//! included), the connection caps (per room and per user), one refresh check per socket
+//! every 10 s, and the nesting bound on `data`.
 //!
 //! A client flooding a room gets `rate_limited` error frames for what it sent over its
 //! limit and is closed with 1008, while the other members' messages all arrive, in `seq`
@@ -241,4 +242,131 @@ async fn data_nested_deeper_than_32_levels_is_refused() {
     a.publish(json!("ok")).await;
     assert_eq!(a.recv_type("message").await["seq"], 3);
     a.close().await;
+}
+
+#[tokio::test]
+async fn one_user_gets_at_most_ten_sockets_per_room() {
+    let s = server();
+    let token = token_for("seat-taker", "Seats");
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        held.push(s.join_welcomed("limits-seats", &token).await.0);
+    }
+    let refused = s
+        .connect("/ws/limits-seats", Auth::Subprotocol(&token))
+        .await
+        .err()
+        .expect("an 11th socket of one user is refused");
+    refused.expect(429, "too_many_connections");
+    // Everyone else still gets in, and so does the same user in another room.
+    let (other, _) = s
+        .join_welcomed("limits-seats", &token_for("seat-other", "Other"))
+        .await;
+    let (elsewhere, _) = s.join_welcomed("limits-seats-2", &token).await;
+    // A seat given back can be taken again.
+    held.pop().unwrap().close().await;
+    let again = loop {
+        match s
+            .connect("/ws/limits-seats", Auth::Subprotocol(&token))
+            .await
+        {
+            Ok(c) => break c,
+            // The room may not have seen the close yet.
+            Err(r) if r.status == 429 => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await
+            }
+            Err(r) => panic!("refused {} {}", r.status, r.body),
+        }
+    };
+    for c in held.into_iter().chain([other, elsewhere, again]) {
+        c.close().await;
+    }
+}
+
+/// Publishes `n` frames on `c` as fast as it can and returns how many were refused
+/// with `rate_limited` (reading until every one is accounted for).
+async fn burst(c: &mut Client, n: usize, tag: &str) -> usize {
+    for i in 0..n {
+        c.send_json(json!({"type": "publish", "data": format!("{tag}-{i}")}))
+            .await;
+    }
+    let (mut passed, mut refused) = (0, 0);
+    while passed + refused < n {
+        let f = c.recv().await;
+        match (f["type"].as_str(), f["code"].as_str()) {
+            (Some("message"), _) if f["data"].as_str().is_some_and(|d| d.starts_with(tag)) => {
+                passed += 1
+            }
+            (Some("error"), Some("rate_limited")) => refused += 1,
+            _ => {}
+        }
+    }
+    refused
+}
+
+#[tokio::test]
+async fn a_users_sockets_share_one_rate_limit() {
+    let s = server();
+    let token = token_for("rate-sharer", "Sharer");
+    let (mut a, _) = s.join_welcomed("limits-shared-rate", &token).await;
+    let (mut b, _) = s.join_welcomed("limits-shared-rate", &token).await;
+    // The default bucket holds 40 frames: the first socket spends them all.
+    assert_eq!(burst(&mut a, 40, "a").await, 0, "a full bucket passes 40");
+    // A second socket of the same user finds the same bucket empty.
+    assert!(
+        burst(&mut b, 5, "b").await > 0,
+        "the second socket has no bucket of its own"
+    );
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn a_history_answer_costs_rate_tokens_in_proportion_to_its_size() {
+    let s = small_frames();
+    let room = "limits-history-cost";
+    let (mut writer, _) = s.join_welcomed(room, &token_for("hist-writer", "W")).await;
+    // 30 kept messages of about 100 bytes each: some 3 KB of history.
+    burst(&mut writer, 30, "h").await;
+    let (mut reader, _) = s.join_welcomed(room, &token_for("hist-reader", "R")).await;
+    reader
+        .send_json(json!({"type": "history", "limit": 30}))
+        .await;
+    let page = reader.recv_type("history").await;
+    assert_eq!(page["messages"].as_array().map(Vec::len), Some(30));
+    // With 64-byte frames that page cost far more than the reader's 40 tokens: its next
+    // frame is refused, though it sent only one before.
+    reader
+        .send_json(json!({"type": "publish", "data": "after the page"}))
+        .await;
+    let next = reader.recv_type("error").await;
+    assert_eq!(next["code"], "rate_limited", "{next}");
+    writer.close().await;
+    reader.close().await;
+}
+
+/// A runtime whose frames are at most 64 bytes.
+fn small_frames() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| Server::start(&[("MAX_FRAME_BYTES", "64")]))
+}
+
+#[tokio::test]
+async fn a_socket_gets_one_refresh_check_every_ten_seconds() {
+    let s = server();
+    let (mut c, _) = s
+        .join_welcomed("limits-refresh", &token_for("refresher", "R"))
+        .await;
+    let fresh = token_for("refresher", "R");
+    c.send_json(json!({"type": "refresh", "token": fresh}))
+        .await;
+    c.recv_type("refreshed").await;
+    c.send_json(json!({"type": "refresh", "token": fresh}))
+        .await;
+    let err = c.recv_type("error").await;
+    assert_eq!(err["code"], "rate_limited", "{err}");
+    // The socket stays and is served.
+    c.publish(json!("still served")).await;
+    assert_eq!(c.recv_type("message").await["data"], "still served");
+    c.close().await;
 }

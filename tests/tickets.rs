@@ -447,3 +447,32 @@ async fn tickets_work_with_query_tokens_switched_off() {
     assert_eq!(c.recv_type("welcome").await["user"]["id"], sub);
     c.close().await;
 }
+
+#[tokio::test]
+async fn one_token_is_traded_for_at_most_its_tickets_per_minute() {
+    let s = tokio::task::spawn_blocking(|| Server::start(&[("TICKETS_PER_MINUTE", "3")]))
+        .await
+        .unwrap();
+    let token = token_for("tix-rate", "Rate");
+    for i in 0..3 {
+        let r = ticket_request(&s, Some(&token), None).await;
+        assert_eq!(r.status, 200, "ticket {i}: {}", r.text);
+    }
+    let refused = ticket_request(&s, Some(&token), None).await;
+    refused.expect_error(429, "rate_limited", "a 4th ticket within the minute");
+    let retry: u64 = refused
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("429 with a whole-second Retry-After");
+    assert!((1..=60).contains(&retry), "retry-after {retry}");
+    // The limit is the token's: another token of the same user still gets tickets.
+    let mut other = claims("tix-rate", "Rate");
+    other["jti"] = json!("tix-rate-other");
+    let other = mint(
+        roomgate_harness::runtime::JWT_SECRET.as_bytes(),
+        &json!({"alg": "HS256", "typ": "JWT"}),
+        &other,
+    );
+    let r = ticket_request(&s, Some(&other), None).await;
+    assert_eq!(r.status, 200, "another token: {}", r.text);
+}

@@ -7,7 +7,7 @@
 //
 // workerd lists one inspector target per isolate (http://<host>:<port>/json); a Worker and
 // its Durable Object classes share their service's isolate, so roomgate's Worker and its
-// Room / LoginLimiter / TicketBox objects are all in the one "roomgate" target. Miniflare's
+// Room / Limiter / TicketBox objects are all in the one "roomgate" target. Miniflare's
 // own services are listed too; --target-filter keeps the targets whose id/title/url contain
 // the given substring (default: every target).
 //

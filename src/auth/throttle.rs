@@ -6,7 +6,7 @@
 //! holds `max_failures` failures younger than the window, and `Retry-After` is the time
 //! until enough of them have aged out.
 //!
-//! One counter per key lives in a `LoginLimiter` Durable Object (`objects::login_limiter`),
+//! One counter per key lives in a `Limiter` Durable Object (`objects::limiter`),
 //! which loads the failures, asks this module, and writes back what it decides. Nothing here
 //! touches the runtime: the clock is an argument, so every rule is tested on the host.
 //!
@@ -127,6 +127,30 @@ impl Ledger {
         };
         (effect, answer)
     }
+}
+
+impl Ledger {
+    /// A rate counter's use at `now_ms`: counted when the counter is open, refused (and
+    /// not counted) when `max_failures` uses are within the window already.
+    pub fn spend(&mut self, policy: &ThrottlePolicy, now_ms: u64) -> (Effect, Standing) {
+        match self.standing(policy, now_ms) {
+            Standing::Open => {
+                let i = self.failures.partition_point(|&f| f <= now_ms);
+                self.failures.insert(i, now_ms);
+                (Effect::Record(now_ms), Standing::Open)
+            }
+            locked => (Effect::Nothing, locked),
+        }
+    }
+}
+
+/// The counter key of the tickets issued for one access token, from the token's
+/// SHA-256 (the token itself is never a key: object names can show up in logs).
+pub fn ticket_issue_key(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(token.as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("tickets:{hex}")
 }
 
 /// The counter key of a username (already normalized: lowercase, valid).
@@ -321,5 +345,39 @@ mod tests {
     #[test]
     fn user_keys() {
         assert_eq!(user_key("alice"), "user:alice");
+    }
+
+    #[test]
+    fn a_rate_counter_counts_up_to_its_limit_and_then_refuses_without_counting() {
+        let policy = ThrottlePolicy {
+            max_failures: 3,
+            window_secs: 60,
+        };
+        let mut l = Ledger::default();
+        for i in 0..3 {
+            assert_eq!(
+                l.spend(&policy, NOW + i),
+                (Effect::Record(NOW + i), Standing::Open)
+            );
+        }
+        let (effect, standing) = l.spend(&policy, NOW + 10);
+        assert_eq!(effect, Effect::Nothing, "a refused use is not counted");
+        assert!(matches!(
+            standing,
+            Standing::Locked {
+                retry_after_secs: 60
+            }
+        ));
+        assert_eq!(l.failures().len(), 3);
+        // Once the oldest use has aged out, one more passes.
+        assert_eq!(l.spend(&policy, NOW + 60_001).1, Standing::Open);
+    }
+
+    #[test]
+    fn ticket_issue_keys_do_not_show_the_token() {
+        let key = ticket_issue_key("eyJhbGciOiJIUzI1NiJ9.secret.sig");
+        assert!(key.starts_with("tickets:") && !key.contains("secret"));
+        assert_eq!(key.len(), "tickets:".len() + 32);
+        assert_ne!(key, ticket_issue_key("another"));
     }
 }

@@ -12,7 +12,7 @@ use super::revoke;
 use crate::auth::grants::{valid_patterns, MAX_PATTERNS};
 use crate::auth::password::{check_new_password, PasswordHash, SALT_BYTES};
 use crate::auth::secret::{ct_eq, random_bytes, random_id, MIN_SECRET_BYTES};
-use crate::objects::login_limiter::client::LoginThrottle;
+use crate::objects::limiter::client::LoginThrottle;
 use crate::objects::room::client as room_client;
 use crate::protocol::names::{
     is_valid_room_name, normalize_username, valid_display_name, MAX_DISPLAY_NAME, MAX_USERNAME,

@@ -7,7 +7,7 @@
 //! password is never logged, and stored only as a hash.
 //!
 //! Failed logins are limited per username and per client address (`CF-Connecting-IP`) by
-//! the `LoginLimiter` objects (`objects::login_limiter`): a locked key is refused with 429
+//! the `Limiter` objects (`objects::limiter`): a locked key is refused with 429
 //! before any PBKDF2 work, and every outcome is reported afterwards. Unknown users count
 //! exactly like wrong passwords.
 
@@ -16,7 +16,7 @@ use worker::{Env, Request, Response};
 
 use crate::auth::password::{decoy_iterations, PasswordHash, SALT_BYTES};
 use crate::auth::secret::{random_bytes, random_id};
-use crate::objects::login_limiter::client::LoginThrottle;
+use crate::objects::limiter::client::LoginThrottle;
 use crate::protocol::frames::Member;
 use crate::protocol::names::normalize_username;
 use crate::runtime::env::{config, keyring, now_secs};

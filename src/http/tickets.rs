@@ -5,11 +5,13 @@
 use serde::{Deserialize, Serialize};
 use worker::{Env, Request, Response};
 
+use crate::auth::throttle::ticket_issue_key;
 use crate::auth::ticket::{new_ticket, TicketRecord};
 use crate::authn::{authenticate, grant, Credential};
+use crate::objects::limiter::client as limiter;
 use crate::objects::tickets::client as tickets;
 use crate::protocol::names::is_valid_room_name;
-use crate::runtime::env::{keyring, now_secs};
+use crate::runtime::env::{config, keyring, now_secs};
 use crate::runtime::error::ApiError;
 use crate::runtime::http::{bearer, json, read_json};
 use crate::store::revocations::Freshness;
@@ -37,6 +39,13 @@ pub async fn issue(mut req: Request, env: &Env) -> Result<Response, ApiError> {
     let now = now_secs();
     let credential = Credential::Token(&token);
     let identity = authenticate(env, credential, None, Freshness::Snapshot, now).await?;
+    // Per token: one stolen token must not mint tickets without end.
+    let per_minute = config(env)?.tickets_per_minute;
+    if let Some(retry_after_secs) =
+        limiter::spend(env, &ticket_issue_key(&token), per_minute, 60).await?
+    {
+        return Err(ApiError::RateLimited { retry_after_secs });
+    }
 
     // The body is optional: no body (or no content type) means "any room".
     let has_body = match req.headers().get("content-length")?.as_deref() {

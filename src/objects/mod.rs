@@ -3,8 +3,8 @@
 //!
 //! - [`room`]: one `Room` per room name, owning its sockets, history and presence;
 //! - [`tickets`]: `TicketBox`, single-use WebSocket tickets;
-//! - [`login_limiter`]: `LoginLimiter`, failed-login counters.
+//! - [`limiter`]: `Limiter`, failed-login counters.
 
-pub mod login_limiter;
+pub mod limiter;
 pub mod room;
 pub mod tickets;

@@ -117,15 +117,19 @@ pub struct TicketTaken {
     pub record: Option<Box<RawValue>>,
 }
 
-/// A call to a `LoginLimiter` object (one failed-login counter). Both answer the
-/// counter's [`Standing`].
+/// A call to a `Limiter` object (one counter). Every call answers the counter's
+/// [`Standing`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LimiterCall {
-    /// Before the password check: is the counter locked?
+    /// A failed-login counter, before the password check: is it locked?
     Standing,
-    /// After it: record how the attempt ended.
+    /// A failed-login counter, after the password check: record how the attempt ended.
     Commit(LoginOutcome),
+    /// A rate counter: count one more use, unless `max` uses within the last
+    /// `window_secs` were counted already (then nothing is counted and the answer says
+    /// when the next one can be).
+    Spend { max: u32, window_secs: u64 },
 }
 
 /// How a login attempt ended, as far as one counter is concerned.
@@ -213,6 +217,10 @@ mod tests {
     fn limiter_outcomes_round_trip_and_unknown_ones_are_refused() {
         let calls = [
             LimiterCall::Standing,
+            LimiterCall::Spend {
+                max: 60,
+                window_secs: 60,
+            },
             LimiterCall::Commit(LoginOutcome::Failed),
             LimiterCall::Commit(LoginOutcome::Succeeded { reset: false }),
             LimiterCall::Commit(LoginOutcome::Succeeded { reset: true }),

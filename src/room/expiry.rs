@@ -87,6 +87,30 @@ pub fn next_alarm(connections: &[Connection], policy: &ExpiryPolicy) -> Option<u
     connections.iter().map(|c| policy.next_ms(c)).min()
 }
 
+/// How often one socket's `refresh` may reach the revocation check (a D1 read): a
+/// refresh sooner than this after the last checked one is answered `rate_limited`.
+pub const REFRESH_CHECK_INTERVAL_MS: u64 = 10_000;
+
+/// Whether a socket whose last `refresh` reached the revocation check at `last_ms` (if
+/// ever) may have another one checked at `now_ms`.
+pub fn refresh_check_due(last_ms: Option<u64>, now_ms: u64) -> bool {
+    last_ms.is_none_or(|at| now_ms.saturating_sub(at) >= REFRESH_CHECK_INTERVAL_MS)
+}
+
+/// The answer to a `refresh` sooner than [`REFRESH_CHECK_INTERVAL_MS`] after the
+/// socket's last checked one: nothing changes.
+pub fn refresh_too_soon() -> String {
+    let message = format!(
+        "a refresh is checked at most once every {} s; try again later",
+        REFRESH_CHECK_INTERVAL_MS / 1000
+    );
+    ServerFrame::Error {
+        code: error_code::RATE_LIMITED,
+        message: &message,
+    }
+    .to_json()
+}
+
 /// What a `refresh` leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refresh {
@@ -284,5 +308,27 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_socket_gets_one_refresh_check_every_ten_seconds() {
+        assert!(refresh_check_due(None, 5), "the first one");
+        assert!(!refresh_check_due(
+            Some(1_000),
+            1_000 + REFRESH_CHECK_INTERVAL_MS - 1
+        ));
+        assert!(refresh_check_due(
+            Some(1_000),
+            1_000 + REFRESH_CHECK_INTERVAL_MS
+        ));
+        assert!(
+            !refresh_check_due(Some(5_000), 1_000),
+            "a clock that went backwards"
+        );
+        let frame: serde_json::Value = serde_json::from_str(&refresh_too_soon()).unwrap();
+        assert_eq!(
+            (frame["type"].as_str(), frame["code"].as_str()),
+            (Some("error"), Some("rate_limited"))
+        );
     }
 }

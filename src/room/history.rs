@@ -93,6 +93,14 @@ pub fn history_frame(newest_first: &[Box<RawValue>]) -> String {
     .to_json()
 }
 
+/// What a `history` answer of `bytes` costs the asker in rate tokens beyond its request's
+/// own: one token per `max_frame_bytes` returned (what publishing that much would cost),
+/// less the one the request paid.
+pub fn extra_tokens(bytes: usize, max_frame_bytes: usize) -> u64 {
+    let tokens = bytes.div_ceil(max_frame_bytes.max(1));
+    (tokens as u64).saturating_sub(1)
+}
+
 /// The `gap` frame for missed messages `from..=to` that are no longer kept.
 pub fn gap_frame(from: u64, to: u64) -> String {
     ServerFrame::Gap { from, to }.to_json()
@@ -213,5 +221,18 @@ mod tests {
     #[test]
     fn gap_renders() {
         assert_eq!(gap_frame(3, 7), r#"{"type":"gap","from":3,"to":7}"#);
+    }
+
+    #[test]
+    fn a_history_answer_costs_what_publishing_it_would() {
+        assert_eq!(
+            extra_tokens(30, 16_384),
+            0,
+            "a small answer: its request's token"
+        );
+        assert_eq!(extra_tokens(16_384, 16_384), 0);
+        assert_eq!(extra_tokens(16_385, 16_384), 1);
+        assert_eq!(extra_tokens(MAX_PAGE_BYTES, 16_384), 63);
+        assert_eq!(extra_tokens(0, 16_384), 0);
     }
 }

@@ -1,6 +1,9 @@
-//! Per-connection rate limit: a token bucket per socket, as plain arithmetic.
+//! The frame rate limit: a token bucket per user in each room, as plain arithmetic.
 //!
-//! Every client frame costs one token. The bucket holds at most `burst` tokens and
+//! Every client frame costs one token, and a `history` answer costs more in proportion to
+//! what it returns ([`charge`]): the bucket may go into debt, which later frames wait out.
+//! All of a user's sockets in a room share one bucket, so opening more sockets buys no
+//! more frames. The bucket holds at most `burst` tokens and
 //! refills at `per_second` tokens a second; a frame that finds it empty is refused (the
 //! sender gets `rate_limited`, nothing is published). Refusals are counted from the last
 //! time the bucket was full: a client that keeps sending faster than the refill — for
@@ -18,7 +21,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One token, in the bucket's unit (thousandths).
-const TOKEN: u64 = 1000;
+const TOKEN: i64 = 1000;
 
 /// The limit every socket of a room gets (`RATE_LIMIT_*` in the configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,8 +38,9 @@ pub struct RatePolicy {
 /// means full: a new socket starts with `burst` tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bucket {
-    /// Tokens left, in thousandths.
-    pub milli_tokens: u64,
+    /// Tokens left, in thousandths; below zero after a [`charge`] that cost more than
+    /// was left.
+    pub milli_tokens: i64,
     /// When the bucket was last refilled, unix milliseconds.
     pub at_ms: u64,
     /// Frames refused since the bucket was last full.
@@ -58,7 +62,7 @@ impl Bucket {
     /// A full bucket at `now_ms`.
     pub fn full(policy: &RatePolicy, now_ms: u64) -> Self {
         Self {
-            milli_tokens: policy.burst.saturating_mul(TOKEN),
+            milli_tokens: capacity(policy),
             at_ms: now_ms,
             rejected: 0,
         }
@@ -68,15 +72,8 @@ impl Bucket {
 /// Takes one frame's token from `bucket` (a full one when `None`) at `now_ms`, and
 /// returns the new bucket with the verdict. A clock that went backwards adds nothing.
 pub fn admit(bucket: Option<Bucket>, policy: &RatePolicy, now_ms: u64) -> (Bucket, Admission) {
-    let capacity = policy.burst.saturating_mul(TOKEN);
-    let mut b = bucket.unwrap_or_else(|| Bucket::full(policy, now_ms));
-    let elapsed = now_ms.saturating_sub(b.at_ms);
-    // per_second tokens a second is per_second thousandths a millisecond.
-    b.milli_tokens = b
-        .milli_tokens
-        .saturating_add(elapsed.saturating_mul(policy.per_second))
-        .min(capacity);
-    b.at_ms = b.at_ms.max(now_ms);
+    let capacity = capacity(policy);
+    let mut b = refill(bucket, policy, now_ms);
     if b.milli_tokens == capacity {
         b.rejected = 0;
     }
@@ -91,6 +88,40 @@ pub fn admit(bucket: Option<Bucket>, policy: &RatePolicy, now_ms: u64) -> (Bucke
         Admission::Limited
     };
     (b, verdict)
+}
+
+/// The bucket's size, in thousandths.
+fn capacity(policy: &RatePolicy) -> i64 {
+    i64::try_from(policy.burst)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(TOKEN)
+}
+
+/// `bucket` (a full one when `None`) refilled up to `now_ms`. A clock that went
+/// backwards adds nothing.
+fn refill(bucket: Option<Bucket>, policy: &RatePolicy, now_ms: u64) -> Bucket {
+    let mut b = bucket.unwrap_or_else(|| Bucket::full(policy, now_ms));
+    let elapsed = i64::try_from(now_ms.saturating_sub(b.at_ms)).unwrap_or(i64::MAX);
+    let per_second = i64::try_from(policy.per_second).unwrap_or(i64::MAX);
+    // per_second tokens a second is per_second thousandths a millisecond.
+    b.milli_tokens = b
+        .milli_tokens
+        .saturating_add(elapsed.saturating_mul(per_second))
+        .min(capacity(policy));
+    b.at_ms = b.at_ms.max(now_ms);
+    b
+}
+
+/// Takes `tokens` more from `bucket` at `now_ms`, for work a frame caused beyond its own
+/// token (a `history` answer): the bucket may go below zero, and the sender's next
+/// frames are refused until the refill has paid the debt back.
+pub fn charge(bucket: Option<Bucket>, policy: &RatePolicy, now_ms: u64, tokens: u64) -> Bucket {
+    let mut b = refill(bucket, policy, now_ms);
+    let cost = i64::try_from(tokens)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(TOKEN);
+    b.milli_tokens = b.milli_tokens.saturating_sub(cost);
+    b
 }
 
 #[cfg(test)]
@@ -194,5 +225,24 @@ mod tests {
         let (b, a) = admit(None, &policy, u64::MAX);
         assert_eq!(a, Admission::Pass);
         assert_eq!(admit(Some(b), &policy, u64::MAX).1, Admission::Pass);
+    }
+
+    #[test]
+    fn a_charge_is_a_debt_that_later_frames_wait_out() {
+        let b = charge(None, &POLICY, 1_000, 64);
+        assert_eq!(b.milli_tokens, (40 - 64) * TOKEN, "24 tokens in debt");
+        let (b, v) = burst_at(Some(b), 1, 1_000);
+        assert_eq!(v, [Admission::Limited], "nothing passes while in debt");
+        // 20 tokens a second: 25 tokens (the debt and one frame) take 1.25 s.
+        let (_, v) = burst_at(b, 1, 1_000 + 1_249);
+        assert_eq!(v, [Admission::Limited]);
+        let (_, v) = burst_at(b, 1, 1_000 + 1_250);
+        assert_eq!(v, [Admission::Pass]);
+    }
+
+    #[test]
+    fn a_charge_of_nothing_changes_nothing() {
+        let full = Bucket::full(&POLICY, 5);
+        assert_eq!(charge(None, &POLICY, 5, 0), full);
     }
 }

@@ -65,6 +65,9 @@ pub struct RoomLimits {
     pub rate: RatePolicy,
     /// Open sockets a room accepts; the next upgrade is refused (503 `room_full`).
     pub max_connections: usize,
+    /// Open sockets one user may hold in a room; the next upgrade of that user is
+    /// refused (429 `too_many_connections`).
+    pub max_connections_per_user: usize,
 }
 
 /// What a newly accepted connection causes.
@@ -102,6 +105,11 @@ pub enum Incoming<'a> {
 /// Whether a room with `open` live sockets must refuse another one.
 pub fn is_full(open: usize, limits: &RoomLimits) -> bool {
     open >= limits.max_connections
+}
+
+/// Whether a user with `open` live sockets in a room must be refused another one.
+pub fn is_full_for_user(open: usize, limits: &RoomLimits) -> bool {
+    open >= limits.max_connections_per_user
 }
 
 /// The answer to a frame the rate limit refused (`room::rate`), to the sender only.
@@ -271,6 +279,7 @@ pub(crate) mod tests {
             max_rejected: 40,
         },
         max_connections: 3,
+        max_connections_per_user: 2,
     };
 
     #[test]
@@ -432,15 +441,15 @@ pub(crate) mod tests {
             conn_id: "0123456789abcdef0123456789abcdef".into(),
             joined: u64::MAX,
             user: Member {
-                id: "u".repeat(128),
-                name: "n".repeat(128),
+                id: "u".repeat(crate::protocol::names::MAX_USER_ID_BYTES),
+                name: "n".repeat(crate::protocol::names::MAX_NAME_BYTES),
             },
             exp: u64::MAX,
             jti: Some("j".repeat(128)),
             departed: true,
             warned: true,
             rate: Some(Bucket {
-                milli_tokens: u64::MAX,
+                milli_tokens: i64::MIN,
                 at_ms: u64::MAX,
                 rejected: u64::MAX,
             }),
@@ -527,5 +536,12 @@ pub(crate) mod tests {
         let mut b = conn("b", "bob", "Bob");
         b.joined = 3;
         assert_eq!(next_joined(&[a, b]), 8);
+    }
+
+    #[test]
+    fn one_user_cannot_take_every_seat() {
+        assert!(!is_full_for_user(1, &LIMITS));
+        assert!(is_full_for_user(2, &LIMITS), "at the per-user limit");
+        assert!(!is_full(2, &LIMITS), "while the room has seats left");
     }
 }

@@ -19,7 +19,7 @@ use crate::config::Config;
 pub const DB_BINDING: &str = "DB";
 pub const ROOMS_BINDING: &str = "ROOMS";
 pub const TICKETS_BINDING: &str = "TICKETS";
-pub const LOGIN_LIMITER_BINDING: &str = "LOGIN_LIMITER";
+pub const LIMITER_BINDING: &str = "LIMITER";
 /// Secrets (`wrangler secret put`, or `.dev.vars` locally).
 pub const JWT_SECRET: &str = "JWT_SECRET";
 pub const JWT_KEYS: &str = "JWT_KEYS";

@@ -42,6 +42,12 @@ pub enum ApiError {
     /// 429 `too_many_attempts`: too many failed logins for the username or the client
     /// address; `Retry-After` says when to try again (whole seconds, at least 1).
     TooManyAttempts { retry_after_secs: u64 },
+    /// 429 `too_many_connections`: the user already has `MAX_CONNECTIONS_PER_USER` open
+    /// sockets in the room.
+    TooManyConnections(usize),
+    /// 429 `rate_limited`: more requests of this kind than its rate allows;
+    /// `Retry-After` says when one more can succeed.
+    RateLimited { retry_after_secs: u64 },
     /// 503 `room_full`: the room already has `MAX_CONNECTIONS_PER_ROOM` open sockets.
     RoomFull(usize),
     /// 500 `misconfigured`: a secret or `[vars]` value is missing or unusable.
@@ -69,7 +75,9 @@ impl ApiError {
             Self::UriTooLong(_) => 414,
             Self::HeaderTooLarge(_) => 431,
             Self::UpgradeRequired => 426,
-            Self::TooManyAttempts { .. } => 429,
+            Self::TooManyAttempts { .. }
+            | Self::TooManyConnections(_)
+            | Self::RateLimited { .. } => 429,
             Self::Misconfigured(_) | Self::Internal(_) => 500,
             Self::RoomFull(_) => 503,
         }
@@ -92,6 +100,8 @@ impl ApiError {
             Self::HeaderTooLarge(_) => "header_too_large",
             Self::UpgradeRequired => "upgrade_required",
             Self::TooManyAttempts { .. } => "too_many_attempts",
+            Self::TooManyConnections(_) => "too_many_connections",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Misconfigured(_) => "misconfigured",
             Self::Internal(_) => "internal",
             Self::RoomFull(_) => "room_full",
@@ -120,6 +130,12 @@ impl ApiError {
             Self::Misconfigured(_) => "server is misconfigured; see the server log".into(),
             Self::Internal(_) => "internal error".into(),
             Self::RoomFull(max) => format!("room is full ({max} connections); try again later"),
+            Self::RateLimited { retry_after_secs } => {
+                format!("too many requests; try again in {retry_after_secs} s")
+            }
+            Self::TooManyConnections(max) => {
+                format!("you already have {max} connections to this room; close one first")
+            }
         }
     }
 
@@ -151,7 +167,7 @@ impl ApiError {
             Self::MethodNotAllowed(allow) => {
                 let _ = headers.set("allow", allow);
             }
-            Self::TooManyAttempts { retry_after_secs } => {
+            Self::TooManyAttempts { retry_after_secs } | Self::RateLimited { retry_after_secs } => {
                 let _ = headers.set("retry-after", &retry_after_secs.to_string());
             }
             _ => {}

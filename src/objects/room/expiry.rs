@@ -12,7 +12,7 @@ use chrono::DateTime;
 use worker::{console_error, WebSocket};
 
 use super::instance::RoomInstance;
-use crate::authn::{authenticate, Credential, Refusal};
+use crate::authn::{admit, prove, Credential, Refusal};
 use crate::protocol::close::CloseCode;
 use crate::room::expiry::{self, Refresh};
 use crate::room::state::Connection;
@@ -83,17 +83,22 @@ impl RoomInstance {
     }
 
     /// A `refresh` frame: the token goes through the same authentication as at the gate,
-    /// against D1's latest revocations; the room core decides what follows.
+    /// against D1's latest revocations (at most once per socket per
+    /// `REFRESH_CHECK_INTERVAL_MS`); the room core decides what follows.
     pub(super) async fn on_refresh(&self, ws: &WebSocket, token: &str) -> Result<(), ApiError> {
         let room = self.tables.name().unwrap_or_default();
-        let verdict = authenticate(
-            &self.env,
-            Credential::Token(token),
-            Some(&room),
-            Freshness::Latest,
-            now_secs(),
-        )
-        .await;
+        let now = now_secs();
+        let verdict = match prove(&self.env, Credential::Token(token), now).await {
+            Ok(identity) => {
+                let checked = self.with_roster(|r| r.may_check_refresh(ws, now_millis()));
+                if !checked {
+                    ws.send_with_str(expiry::refresh_too_soon())?;
+                    return Ok(());
+                }
+                admit(&self.env, identity, Some(&room), Freshness::Latest, now).await
+            }
+            Err(refusal) => Err(refusal),
+        };
         let (verified, revoked) = match verdict {
             Ok(identity) => (Ok(identity), false),
             Err(Refusal::Revoked(identity)) => (Ok(identity), true),

@@ -11,22 +11,41 @@
 //! to its seat, with the connection id from the attachment as the fallback (so it stays
 //! right even if the runtime hands an event a different wrapper for the same socket).
 //!
-//! One thing lives only here: the rate-limit bucket between refusals (`room::rate`). A
-//! frame that passes changes the bucket in memory only; a refused one also writes it to
-//! the attachment. So after an eviction (which needs the sockets to have been quiet for
-//! seconds) a socket's bucket is never emptier than it really was: lenient, never harsher.
+//! What lives only here:
+//! - each user's rate-limit bucket (`room::rate`), shared by all of the user's sockets in
+//!   the room. A frame that passes changes it in memory only; a refused one also writes it
+//!   to the sender's attachment, and after an eviction a user's bucket is the latest one
+//!   found in their attachments. So after an eviction (which needs the sockets to have
+//!   been quiet for seconds) a bucket is never emptier than it really was: lenient, never
+//!   harsher;
+//! - when each socket's last `refresh` reached the revocation check.
+//!
+//! The roster also counts each user's sockets, for `MAX_CONNECTIONS_PER_USER`.
+
+use std::collections::HashMap;
 
 use worker::js_sys::WeakMap;
 use worker::wasm_bindgen::JsValue;
 use worker::WebSocket;
 
 use crate::protocol::frames::Member;
-use crate::room::rate::{self, Admission, RatePolicy};
+use crate::room::expiry;
+use crate::room::rate::{self, Admission, Bucket, RatePolicy};
 use crate::room::state::Connection;
 
 struct Seat {
     ws: WebSocket,
     conn: Connection,
+    /// When this socket's last `refresh` reached the revocation check (unix ms).
+    refresh_checked_ms: Option<u64>,
+}
+
+/// What the room keeps per user while the user has a socket in it.
+#[derive(Default)]
+struct UserSeats {
+    sockets: usize,
+    /// The rate-limit bucket the user's sockets share (`None`: full).
+    bucket: Option<Bucket>,
 }
 
 /// The room's live sockets and their identities, index-aligned: a copy, for decisions
@@ -44,6 +63,8 @@ pub(super) struct Roster {
     seats: Vec<Option<Seat>>,
     vacant: Vec<usize>,
     len: usize,
+    /// User id → that user's sockets and bucket.
+    users: HashMap<String, UserSeats>,
 }
 
 impl Roster {
@@ -54,6 +75,7 @@ impl Roster {
             seats: Vec::with_capacity(sockets.len()),
             vacant: Vec::new(),
             len: 0,
+            users: HashMap::new(),
         };
         for ws in sockets {
             if let Some(conn) = read_attachment(&ws).filter(|c| !c.departed) {
@@ -74,8 +96,25 @@ impl Roster {
         };
         self.seats_by_socket
             .set(ws.as_ref(), &JsValue::from_f64(seat as f64));
-        self.seats[seat] = Some(Seat { ws, conn });
+        let user = self.users.entry(conn.user.id.clone()).or_default();
+        user.sockets += 1;
+        // After an eviction: the latest bucket written to any of the user's attachments.
+        if let Some(stored) = conn.rate {
+            if user.bucket.is_none_or(|b| b.at_ms < stored.at_ms) {
+                user.bucket = Some(stored);
+            }
+        }
+        self.seats[seat] = Some(Seat {
+            ws,
+            conn,
+            refresh_checked_ms: None,
+        });
         self.len += 1;
+    }
+
+    /// How many live sockets user `user_id` has in the room.
+    pub fn sockets_of(&self, user_id: &str) -> usize {
+        self.users.get(user_id).map_or(0, |u| u.sockets)
     }
 
     fn seat_of(&mut self, ws: &WebSocket) -> Option<usize> {
@@ -100,7 +139,7 @@ impl Roster {
         self.seats[seat].as_ref().map(|s| s.conn.clone())
     }
 
-    /// Takes one frame's token from the rate-limit bucket of `ws` and returns the
+    /// Takes one frame's token from the bucket of the user behind `ws` and returns the
     /// sender with the verdict; `Ok(None)` when `ws` is not live. A passing frame
     /// changes the bucket in memory only; a refused one also writes the attachment.
     pub fn admit(
@@ -115,12 +154,40 @@ impl Roster {
         let Some(Seat { conn, .. }) = self.seats[seat].as_mut() else {
             return Ok(None);
         };
-        let (bucket, admission) = rate::admit(conn.rate, policy, now_ms);
-        conn.rate = Some(bucket);
+        let user = self.users.entry(conn.user.id.clone()).or_default();
+        let (bucket, admission) = rate::admit(user.bucket, policy, now_ms);
+        user.bucket = Some(bucket);
         if admission != Admission::Pass {
+            conn.rate = Some(bucket);
             write_attachment(ws, conn)?;
         }
         Ok(Some((conn.user.clone(), admission)))
+    }
+
+    /// Charges the user behind `ws` `tokens` more for what its frame returned.
+    pub fn charge(&mut self, ws: &WebSocket, policy: &RatePolicy, now_ms: u64, tokens: u64) {
+        let Some(seat) = self.seat_of(ws) else { return };
+        let Some(Seat { conn, .. }) = self.seats[seat].as_ref() else {
+            return;
+        };
+        let user = self.users.entry(conn.user.id.clone()).or_default();
+        user.bucket = Some(rate::charge(user.bucket, policy, now_ms, tokens));
+    }
+
+    /// Whether a `refresh` on `ws` may reach the revocation check at `now_ms`
+    /// (`room::expiry::refresh_check_due`); when it may, the time is recorded.
+    pub fn may_check_refresh(&mut self, ws: &WebSocket, now_ms: u64) -> bool {
+        let Some(seat) = self.seat_of(ws) else {
+            return false;
+        };
+        let Some(s) = self.seats[seat].as_mut() else {
+            return false;
+        };
+        let due = expiry::refresh_check_due(s.refresh_checked_ms, now_ms);
+        if due {
+            s.refresh_checked_ms = Some(now_ms);
+        }
+        due
     }
 
     /// Writes `conn` to the attachment of `ws` and to the roster.
@@ -142,6 +209,12 @@ impl Roster {
         self.seats_by_socket.delete(ws.as_ref());
         self.vacant.push(seat);
         self.len -= 1;
+        if let Some(user) = self.users.get_mut(&gone.conn.user.id) {
+            user.sockets -= 1;
+            if user.sockets == 0 {
+                self.users.remove(&gone.conn.user.id);
+            }
+        }
         Some(gone.conn)
     }
 

@@ -18,6 +18,7 @@ use crate::authn::REVOKED;
 use crate::protocol::close::CloseCode;
 use crate::protocol::frames::Member;
 use crate::protocol::internal::{Handoff, HANDOFF_HEADER};
+use crate::room::history;
 use crate::room::rate::Admission;
 use crate::room::state::{self, Connection, Decision, Incoming, Presence};
 use crate::runtime::env::{now_millis, now_secs};
@@ -65,10 +66,17 @@ impl RoomInstance {
         if self.locally_revoked(identity, now_secs())? {
             return Err(ApiError::InvalidToken(REVOKED.into()));
         }
-        // Before any socket exists: a full room answers 503 and opens nothing.
+        // Before any socket exists: a full room answers 503, and a user with as many
+        // sockets as one may hold 429; either opens nothing.
         let limits = &config.room;
         if state::is_full(others.sockets.len(), limits) {
             return Err(ApiError::RoomFull(limits.max_connections));
+        }
+        let own = self.with_roster(|r| r.sockets_of(&identity.sub));
+        if state::is_full_for_user(own, limits) {
+            return Err(ApiError::TooManyConnections(
+                limits.max_connections_per_user,
+            ));
         }
         let pair = WebSocketPair::new()?;
         let conn = Connection {
@@ -159,7 +167,13 @@ impl RoomInstance {
                 self.with_roster(|r| broadcast(r.sockets(), &frame));
             }
             Decision::Reply(frame) => ws.send_with_str(&frame)?,
-            Decision::History(page) => ws.send_with_str(self.history_page(page)?)?,
+            Decision::History(page) => {
+                let answer = self.history_page(page)?;
+                ws.send_with_str(&answer)?;
+                // What the answer returned costs like publishing it would.
+                let extra = history::extra_tokens(answer.len(), limits.max_frame_bytes);
+                self.with_roster(|r| r.charge(ws, &limits.rate, now, extra));
+            }
             Decision::Close(code) => self.close(ws, code),
             Decision::Refresh(token) => return Ok(Pending::Refresh(token)),
         }

@@ -1,13 +1,31 @@
-//! The only way anything else reaches the `LoginLimiter` objects: the [`LoginThrottle`]
-//! that `POST /login` holds each attempt to.
+//! The only way anything else reaches the `Limiter` objects: the [`LoginThrottle`]
+//! that `POST /login` (and the admin guard) holds each attempt to, and [`spend`] for a
+//! rate counter.
 
 use worker::Env;
 
 use crate::auth::throttle;
 use crate::protocol::internal::{LimiterCall, LoginOutcome, Standing};
-use crate::runtime::env::LOGIN_LIMITER_BINDING;
+use crate::runtime::env::LIMITER_BINDING;
 use crate::runtime::error::ApiError;
 use crate::runtime::object::{call, stub};
+
+/// Counts one use of the rate counter `key`, at most `max` per `window_secs`: `None`
+/// when counted, else the whole seconds until one more can be.
+pub async fn spend(
+    env: &Env,
+    key: &str,
+    max: u32,
+    window_secs: u64,
+) -> Result<Option<u64>, ApiError> {
+    let counter = stub(env, LIMITER_BINDING, key)?;
+    Ok(
+        match call(&counter, &LimiterCall::Spend { max, window_secs }).await? {
+            Standing::Open => None,
+            Standing::Locked { retry_after_secs } => Some(retry_after_secs),
+        },
+    )
+}
 
 /// The counters one login attempt is held to: its client address's and its username's.
 ///
@@ -88,7 +106,7 @@ impl<'a> LoginThrottle<'a> {
 
     /// One call to the counter `key`; its `Retry-After` if locked.
     async fn ask(&self, key: &str, limiter_call: LimiterCall) -> Result<Option<u64>, ApiError> {
-        let counter = stub(self.env, LOGIN_LIMITER_BINDING, key)?;
+        let counter = stub(self.env, LIMITER_BINDING, key)?;
         Ok(match call(&counter, &limiter_call).await? {
             Standing::Open => None,
             Standing::Locked { retry_after_secs } => Some(retry_after_secs),
