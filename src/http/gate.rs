@@ -100,14 +100,18 @@ pub async fn connect(req: Request, env: &Env, room: &str) -> Result<JsValue, Api
     room::connect(env, &handoff)
 }
 
-/// Redeems `ticket` for `room`: the identity it was issued to, once. A ticket that
-/// cannot be one of ours costs no call to a ticket box.
+/// Redeems `ticket` for `room`: the identity it was issued to, once. A ticket that was
+/// not issued under the deployment's key costs no call to a ticket box.
 async fn redeem(env: &Env, ticket: &str, room: &str, now: u64) -> Result<Identity, ApiError> {
     let refuse = |e: TicketError| ApiError::InvalidToken(e.to_string());
     if !well_formed(ticket) {
         return Err(refuse(TicketError::Unknown));
     }
-    let record = tickets::take(env, ticket)
+    let key = tickets::key(env).await?;
+    if !key.issued(ticket) {
+        return Err(refuse(TicketError::Unknown));
+    }
+    let record = tickets::take(env, &key, ticket)
         .await?
         .ok_or(refuse(TicketError::Unknown))?;
     record.redeem(room, now).map_err(refuse)

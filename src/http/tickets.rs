@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use worker::{Env, Request, Response};
 
 use crate::auth::throttle::ticket_issue_key;
-use crate::auth::ticket::{new_ticket, TicketRecord};
+use crate::auth::ticket::TicketRecord;
 use crate::authn::{authenticate, grant, Credential};
 use crate::objects::limiter::client as limiter;
 use crate::objects::tickets::client as tickets;
@@ -63,10 +63,11 @@ pub async fn issue(mut req: Request, env: &Env) -> Result<Response, ApiError> {
         None => identity,
     };
 
-    let ticket = new_ticket();
+    let key = tickets::key(env).await?;
+    let ticket = key.new_ticket();
     let record = TicketRecord::new(identity, body.room, now);
     let expires_in = record.expires_in(now);
-    tickets::put(env, &ticket, &record).await?;
+    tickets::put(env, &key, &ticket, &record).await?;
     json(
         200,
         &TicketResponse {

@@ -109,6 +109,15 @@ pub enum TicketCall {
     },
     /// Remove the record under `hash` and answer it ([`TicketTaken`]), once.
     Take { hash: String },
+    /// Answer the deployment's ticket key ([`TicketKeyBytes`]), made at random on first
+    /// use. Asked of one box only.
+    Key,
+}
+
+/// The answer to [`TicketCall::Key`]: 32 bytes, unpadded base64url.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TicketKeyBytes {
+    pub key: String,
 }
 
 /// The answer to [`TicketCall::Take`]: the record, unless it is unknown, used or expired.

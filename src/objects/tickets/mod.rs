@@ -3,9 +3,10 @@
 //! Tickets must be single-use even when two upgrades race to redeem the same one, so they
 //! live in Durable Objects (strongly consistent, one event at a time), not in KV.
 //! Taking is one `DELETE ... RETURNING` statement: whoever runs it first gets the record,
-//! everyone after gets nothing. Tickets are spread over 64 objects by their first
-//! character (`auth::ticket::shard`); each object prunes expired rows as it goes. The
-//! box reads nothing of a record but its expiry ([`TicketCall`]).
+//! everyone after gets nothing. Tickets are spread over 64 objects by a keyed hash
+//! (`auth::ticket::TicketKey::shard`); each object prunes expired rows as it goes. The
+//! box reads nothing of a record but its expiry ([`TicketCall`]). One more box,
+//! `tickets-key`, keeps the deployment's ticket key.
 //!
 //! [`client`] is the only way anything else calls this object.
 
@@ -15,7 +16,11 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
-use crate::protocol::internal::{TicketCall, TicketTaken};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use crate::auth::secret::random_bytes;
+use crate::protocol::internal::{TicketCall, TicketKeyBytes, TicketTaken};
 use crate::runtime::env::now_secs;
 use crate::runtime::error::ApiError;
 use crate::runtime::http::json;
@@ -25,6 +30,11 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS tickets (
     hash TEXT PRIMARY KEY,
     record TEXT NOT NULL,
     expires_at INTEGER NOT NULL
+)";
+/// The key box's one row: the deployment's ticket key (`auth::ticket::TicketKey`).
+const KEY_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS ticket_key (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    key TEXT NOT NULL
 )";
 
 #[durable_object]
@@ -68,6 +78,22 @@ impl TicketBox {
                     vec![hash.into(), record.get().into(), (expires_at as i64).into()],
                 )?;
                 json(200, &serde_json::json!({}))
+            }
+            TicketCall::Key => {
+                #[derive(Deserialize)]
+                struct Row {
+                    key: String,
+                }
+                sql.exec(KEY_SCHEMA, None)?;
+                // Made once, by whichever first asks: the box runs one event at a time.
+                sql.exec(
+                    "INSERT OR IGNORE INTO ticket_key (id, key) VALUES (1, ?1)",
+                    vec![URL_SAFE_NO_PAD.encode(random_bytes::<32>()).into()],
+                )?;
+                let row: Row = sql
+                    .exec("SELECT key FROM ticket_key WHERE id = 1", None)?
+                    .one()?;
+                json(200, &TicketKeyBytes { key: row.key })
             }
             TicketCall::Take { hash } => {
                 #[derive(Deserialize)]
