@@ -41,6 +41,7 @@ pub mod keys {
     pub const PRESENCE_ROOMS: &str = "PRESENCE_ROOMS";
     pub const REGISTRY_GRACE_SECONDS: &str = "REGISTRY_GRACE_SECONDS";
     pub const TICKETS_PER_MINUTE: &str = "TICKETS_PER_MINUTE";
+    pub const REVOKE_PAGE_SIZE: &str = "REVOKE_PAGE_SIZE";
 }
 
 pub const DEFAULT_ISSUER: &str = "roomgate";
@@ -90,6 +91,10 @@ pub const MAX_REGISTRY_GRACE_SECONDS: u64 = 3600;
 /// Tickets one access token may be traded for per minute.
 pub const DEFAULT_TICKETS_PER_MINUTE: u64 = 60;
 pub const MAX_TICKETS_PER_MINUTE: u64 = 10_000;
+/// Rooms one request of a push calls (or parts it hands on): what keeps each request far
+/// below the platform's subrequest limit.
+pub const DEFAULT_REVOKE_PAGE_SIZE: u64 = 100;
+pub const MAX_REVOKE_PAGE_SIZE: u64 = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -117,6 +122,8 @@ pub struct Config {
     pub registry_grace_secs: u64,
     /// Tickets one access token may be traded for per minute.
     pub tickets_per_minute: u32,
+    /// Rooms (or parts) one request of a push calls.
+    pub revoke_page_size: u32,
 }
 
 impl Config {
@@ -307,6 +314,12 @@ impl Config {
                 1,
                 MAX_TICKETS_PER_MINUTE,
             )? as u32,
+            revoke_page_size: number(
+                keys::REVOKE_PAGE_SIZE,
+                DEFAULT_REVOKE_PAGE_SIZE,
+                2,
+                MAX_REVOKE_PAGE_SIZE,
+            )? as u32,
         })
     }
 }
@@ -386,6 +399,7 @@ mod tests {
         assert_eq!(c.room.max_connections_per_user, 10);
         assert_eq!(c.registry_grace_secs, 30);
         assert_eq!(c.tickets_per_minute, 60);
+        assert_eq!(c.revoke_page_size, 100);
         assert_eq!(
             from(&[("JWT_ISSUER", "  ")]).unwrap(),
             c,
@@ -487,6 +501,8 @@ mod tests {
             ("REGISTRY_GRACE_SECONDS", "3601"),
             ("TICKETS_PER_MINUTE", "0"),
             ("TICKETS_PER_MINUTE", "10001"),
+            ("REVOKE_PAGE_SIZE", "1"),
+            ("REVOKE_PAGE_SIZE", "1001"),
         ];
         for (key, value) in cases {
             let err = from(&[(key, value)]).unwrap_err();

@@ -38,6 +38,7 @@ use crate::runtime::error::ApiError;
 use crate::runtime::executor::run_to_first_wait;
 use crate::runtime::http::without_cf;
 
+pub use crate::objects::fanout::Fanout;
 pub use crate::objects::limiter::Limiter;
 pub use crate::objects::room::Room;
 pub use crate::objects::tickets::TicketBox;

@@ -381,3 +381,39 @@ async fn a_socket_that_arrives_as_its_room_leaves_the_registry_is_still_revoked(
         expect_closed(&mut socket, "revoked", Duration::from_secs(5), &room).await;
     }
 }
+
+#[tokio::test]
+async fn a_revoke_reaches_every_room_in_pages_whatever_the_names() {
+    // Ten calls per request: sixty rooms take parts handed from object to object.
+    let s = tokio::task::spawn_blocking(|| Server::start(&[("REVOKE_PAGE_SIZE", "10")]))
+        .await
+        .unwrap();
+    let sub = "wide-user";
+    let s = &s;
+    // Names that sort first, as an attacker would pick them.
+    let joins = (0..60).map(|i| {
+        let room = format!("-{i:04}");
+        let token = token(sub, &format!("wide-{i}"));
+        async move { (s.join_welcomed(&room, &token).await.0, room) }
+    });
+    let sockets = futures_util::future::join_all(joins).await;
+    let revoked = admin_as(
+        s,
+        Method::POST,
+        "/admin/revoke",
+        Some(ADMIN_TOKEN),
+        json!({"sub": sub, "until": now() + 3600}),
+    )
+    .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    assert_eq!(
+        revoked.json["rooms"], 60,
+        "every room reached: {}",
+        revoked.text
+    );
+    assert_eq!(revoked.json["closed"], 60, "{}", revoked.text);
+    let closes = sockets.into_iter().map(|(mut c, room)| async move {
+        expect_closed(&mut c, "revoked", Duration::from_secs(5), &room).await;
+    });
+    futures_util::future::join_all(closes).await;
+}

@@ -6,29 +6,29 @@
 //!
 //! **Live sockets: pushed, not polled.** Rooms don't know about each other, so the
 //! handler finds the rooms with live sockets in the registry (`store::rooms`, where each
-//! room lists itself while it has sockets) and calls every listed room at once
-//! (`objects::room::client`). Each closes the matching sockets and keeps the revocation
+//! room lists itself while it has sockets) and calls every listed room, in pages of
+//! `REVOKE_PAGE_SIZE` handed from request to request (`objects::fanout`). Each closes the matching sockets and keeps the revocation
 //! in its own list (`objects::room` registry), so a revocation reaches live sockets in
 //! one round trip, and idle rooms stay asleep. The alternative, every non-empty room
 //! polling D1 on its alarm every few seconds, needs no registry, but wakes every room
 //! with sockets every few seconds for ever (so they never hibernate) and costs a D1 read
 //! per room per interval, for an event that is rare. Pushing costs one D1 write when a
-//! room fills and one when it has stayed empty for 30 s.
+//! room fills and one when it has stayed empty for `REGISTRY_GRACE_SECONDS`.
 //!
 //! If a room cannot be reached, the revoke answers 500 after storing the revocation (no
 //! new socket or refresh gets through); revoking again is harmless and retries the push.
 
-use futures_util::future::join_all;
 use serde::Serialize;
 use worker::{Env, Request, Response};
 
 use crate::auth::revocation::RevokeRequest;
-use crate::objects::room::client as room_client;
+use crate::objects::fanout::client as fanout;
 use crate::protocol::identity::Revocation;
+use crate::protocol::internal::Push;
 use crate::runtime::env::{config, now_secs};
 use crate::runtime::error::ApiError;
 use crate::runtime::http::{json, read_json};
-use crate::store::{revocations, rooms};
+use crate::store::revocations;
 
 const MAX_REVOKE_BODY: usize = 4 * 1024;
 
@@ -47,27 +47,18 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
         .map_err(ApiError::BadRequest)?;
     revocations::store(env, &revocation, now).await?;
 
-    let active = rooms::active_rooms(env).await?;
-    let outcomes = join_all(
-        active
-            .iter()
-            .map(|room| room_client::push_revocation(env, room, &revocation)),
+    let reach = fanout::reach(
+        env,
+        &Push::Revoke(revocation.clone()),
+        config.revoke_page_size,
     )
     .await;
-    let mut closed = 0;
-    let mut failed = Vec::new();
-    for (room, outcome) in active.iter().zip(outcomes) {
-        match outcome {
-            Ok(n) => closed += n,
-            Err(e) => failed.push(format!("{room}: {e:?}")),
-        }
-    }
-    if !failed.is_empty() {
+    if !reach.failed.is_empty() {
         return Err(ApiError::Internal(format!(
-            "revocation stored, but {} of {} rooms were not reached: {}",
-            failed.len(),
-            active.len(),
-            failed.join("; ")
+            "revocation stored, but {} room(s) or range(s) were not reached ({} were): {}",
+            reach.failed.len(),
+            reach.rooms,
+            reach.failed.join("; ")
         )));
     }
 
@@ -81,8 +72,8 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
         200,
         &Revoked {
             revoked: &revocation,
-            rooms: active.len(),
-            closed,
+            rooms: reach.rooms,
+            closed: reach.closed,
         },
     )
 }

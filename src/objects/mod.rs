@@ -3,8 +3,10 @@
 //!
 //! - [`room`]: one `Room` per room name, owning its sockets, history and presence;
 //! - [`tickets`]: `TicketBox`, single-use WebSocket tickets;
-//! - [`limiter`]: `Limiter`, failed-login counters.
+//! - [`limiter`]: `Limiter`, failed-login and rate counters;
+//! - [`fanout`]: `Fanout`, one part of a push to every room with live sockets.
 
+pub mod fanout;
 pub mod limiter;
 pub mod room;
 pub mod tickets;

@@ -96,6 +96,57 @@ pub struct RoomStats {
     pub instance: String,
 }
 
+/// What a push delivers to every room with live sockets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Push {
+    /// A revocation: each room closes the sockets it refuses and keeps it.
+    Revoke(Revocation),
+}
+
+impl Push {
+    /// The call that delivers this push to `room`.
+    pub fn to_room(&self, room: &str) -> RoomCall {
+        match self {
+            Self::Revoke(revocation) => RoomCall::Revoke {
+                room: room.to_owned(),
+                revocation: revocation.clone(),
+            },
+        }
+    }
+}
+
+/// A call to a `Fanout` object: deliver `push` to every registered room whose bucket is
+/// in `lo..hi`, handing parts to further objects when there are more than `page`.
+/// Answers [`Reach`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FanoutCall {
+    pub push: Push,
+    pub lo: i64,
+    pub hi: i64,
+    pub page: u32,
+}
+
+/// How far a push got.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reach {
+    /// Rooms that took the push.
+    pub rooms: usize,
+    /// Sockets they closed.
+    pub closed: usize,
+    /// Rooms (or ranges of them) that could not be reached, with why.
+    pub failed: Vec<String>,
+}
+
+impl Reach {
+    /// Adds what another part of the push reached.
+    pub fn add(&mut self, other: Reach) {
+        self.rooms += other.rooms;
+        self.closed += other.closed;
+        self.failed.extend(other.failed);
+    }
+}
+
 /// A call to a `TicketBox` object. Tickets are looked up by their hash only; the box
 /// keeps each record as the JSON it was given and reads none of it but the expiry.
 #[derive(Debug, Serialize, Deserialize)]

@@ -108,6 +108,54 @@ impl Registration {
     }
 }
 
+/// Registry rows carry a random bucket in `0..BUCKETS`, so that a push to every room can
+/// be split into ranges of buckets, each small enough for one request: what one request
+/// can reach does not bound the push, and room names do not steer it. 2^52 keeps every
+/// bucket exact as a JavaScript number.
+pub const BUCKETS: i64 = 1 << 52;
+
+/// A room's bucket, from 8 random bytes.
+pub fn bucket_of(random: [u8; 8]) -> i64 {
+    (u64::from_le_bytes(random) & (BUCKETS as u64 - 1)) as i64
+}
+
+/// What one request of a push does with the `rooms` registered in buckets `lo..hi`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Call each of them: they are at most `page`, or the range cannot be cut finer.
+    Direct,
+    /// Hand each of these ranges (at most `page`, covering `lo..hi`) to a request of
+    /// its own.
+    Parts(Vec<(i64, i64)>),
+}
+
+/// The plan for `rooms` rooms in buckets `lo..hi`, at most `page` calls per request.
+pub fn plan(lo: i64, hi: i64, rooms: u64, page: u32) -> Plan {
+    if rooms <= u64::from(page) || hi - lo <= 1 {
+        return Plan::Direct;
+    }
+    let width = part_width(lo, hi, page);
+    Plan::Parts(
+        (0..i64::from(page))
+            .map(|part| part_range(lo, hi, width, part))
+            .filter(|(a, b)| a < b)
+            .collect(),
+    )
+}
+
+/// The width of each of `parts` equal ranges that cover `lo..hi` (at least 1).
+fn part_width(lo: i64, hi: i64, parts: u32) -> i64 {
+    let span = hi.saturating_sub(lo).max(1);
+    let parts = i64::from(parts.max(1));
+    (span + parts - 1) / parts
+}
+
+/// The range of part `part` of `lo..hi` cut into ranges of `width`.
+fn part_range(lo: i64, hi: i64, width: i64, part: i64) -> (i64, i64) {
+    let start = lo.saturating_add(part.saturating_mul(width));
+    (start.min(hi), start.saturating_add(width).min(hi))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,5 +373,111 @@ mod tests {
             reg.marks(),
             "marks survive an eviction"
         );
+    }
+
+    #[test]
+    fn buckets_fall_in_their_range() {
+        assert_eq!(bucket_of([0; 8]), 0);
+        assert_eq!(bucket_of([0xff; 8]), BUCKETS - 1);
+        assert!((0..BUCKETS).contains(&bucket_of(*b"roomgate")));
+    }
+
+    /// Runs a push the way `objects::fanout` does, over buckets in memory: every room is
+    /// reached exactly once, and no request makes more than `page` calls.
+    fn simulate(buckets: &[i64], page: u32) -> (Vec<usize>, usize, usize) {
+        fn node(
+            buckets: &[i64],
+            lo: i64,
+            hi: i64,
+            page: u32,
+            depth: usize,
+            reached: &mut Vec<usize>,
+            stats: &mut (usize, usize),
+        ) {
+            let inside: Vec<usize> = (0..buckets.len())
+                .filter(|&i| (lo..hi).contains(&buckets[i]))
+                .collect();
+            stats.1 = stats.1.max(depth);
+            match plan(lo, hi, inside.len() as u64, page) {
+                Plan::Direct => {
+                    stats.0 = stats.0.max(inside.len());
+                    reached.extend(inside);
+                }
+                Plan::Parts(parts) => {
+                    stats.0 = stats.0.max(parts.len());
+                    for (a, b) in parts {
+                        node(buckets, a, b, page, depth + 1, reached, stats);
+                    }
+                }
+            }
+        }
+        let mut reached = Vec::new();
+        let mut stats = (0, 0);
+        node(buckets, 0, BUCKETS, page, 0, &mut reached, &mut stats);
+        (reached, stats.0, stats.1)
+    }
+
+    #[test]
+    fn a_push_reaches_every_room_once_in_pages() {
+        // Random buckets, as rooms get them (a fixed seed: the test is repeatable).
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut random = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            bucket_of(seed.to_le_bytes())
+        };
+        for (rooms, page) in [
+            (60, 10),
+            (1_000, 10),
+            (5_000, 100),
+            (7, 2),
+            (0, 10),
+            (250, 1000),
+        ] {
+            let buckets: Vec<i64> = (0..rooms).map(|_| random()).collect();
+            let (mut reached, widest, depth) = simulate(&buckets, page);
+            reached.sort_unstable();
+            assert_eq!(
+                reached,
+                (0..rooms).collect::<Vec<_>>(),
+                "{rooms} rooms, page {page}"
+            );
+            assert!(
+                widest <= page as usize,
+                "a request made {widest} calls (page {page})"
+            );
+            assert!(depth <= 6, "{rooms} rooms, page {page}: depth {depth}");
+        }
+        // Rooms all in one bucket (which random buckets never give): still all reached.
+        let (reached, _, _) = simulate(&[42; 30], 10);
+        assert_eq!(reached.len(), 30);
+    }
+
+    #[test]
+    fn parts_cover_their_range_exactly_once() {
+        for (lo, hi, parts) in [
+            (0, BUCKETS, 10),
+            (5, 17, 4),
+            (0, 3, 10),
+            (7, 8, 2),
+            (0, BUCKETS, 1000),
+        ] {
+            let width = part_width(lo, hi, parts);
+            let mut next = lo;
+            for part in 0..i64::from(parts) {
+                let (a, b) = part_range(lo, hi, width, part);
+                assert_eq!(a, next.min(hi), "{lo}..{hi} / {parts}: part {part}");
+                assert!(b >= a);
+                next = b;
+            }
+            assert_eq!(next, hi, "{lo}..{hi} / {parts} covers all of it");
+            // Every bucket in the range lands in the part its offset names.
+            for bucket in [lo, (lo + hi) / 2, hi - 1] {
+                let part = (bucket - lo) / width;
+                let (a, b) = part_range(lo, hi, width, part);
+                assert!((a..b).contains(&bucket), "{bucket} in part {part}");
+            }
+        }
     }
 }

@@ -18,6 +18,11 @@ pub fn int(n: u64) -> JsValue {
     JsValue::from_f64(n as f64)
 }
 
+/// A signed whole number as a D1 parameter (exact up to 2^53, like [`int`]).
+pub fn signed(n: i64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
 /// An optional text parameter: `NULL` when absent.
 pub fn text_or_null(value: Option<&str>) -> JsValue {
     value.map_or(JsValue::NULL, JsValue::from_str)

@@ -20,6 +20,7 @@ pub const DB_BINDING: &str = "DB";
 pub const ROOMS_BINDING: &str = "ROOMS";
 pub const TICKETS_BINDING: &str = "TICKETS";
 pub const LIMITER_BINDING: &str = "LIMITER";
+pub const FANOUT_BINDING: &str = "FANOUT";
 /// Secrets (`wrangler secret put`, or `.dev.vars` locally).
 pub const JWT_SECRET: &str = "JWT_SECRET";
 pub const JWT_KEYS: &str = "JWT_KEYS";

@@ -15,25 +15,26 @@ use worker::Env;
 
 use super::revocations::{in_force_rows, in_force_statement};
 use crate::protocol::identity::Revocation;
-use crate::runtime::d1::{db, int};
+use crate::runtime::d1::{db, int, signed};
 use crate::runtime::error::ApiError;
 
-/// Registers `room` (with `mark`) and, in the same batch and after that write, reads
-/// every revocation in force: with the ones pushed to it from then on, the room knows
-/// them all.
+/// Registers `room` (with `mark`, and `bucket` if it is new) and, in the same batch and
+/// after that write, reads every revocation in force: with the ones pushed to it from
+/// then on, the room knows them all.
 pub async fn activate(
     env: &Env,
     room: &str,
     mark: u64,
+    bucket: i64,
     now: u64,
 ) -> Result<Vec<Revocation>, ApiError> {
     let db = db(env)?;
     let register = db
         .prepare(
-            "INSERT INTO active_rooms (room, mark, since) VALUES (?1, ?2, ?3)
+            "INSERT INTO active_rooms (room, mark, since, bucket) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(room) DO UPDATE SET mark = MAX(mark, excluded.mark)",
         )
-        .bind(&[room.into(), int(mark), int(now)])?;
+        .bind(&[room.into(), int(mark), int(now), signed(bucket)])?;
     let in_force = in_force_statement(&db, now)?;
     let results = db.batch(vec![register, in_force]).await?;
     let rows = results
@@ -52,14 +53,30 @@ pub async fn deactivate(env: &Env, room: &str, mark: u64) -> Result<(), ApiError
     Ok(())
 }
 
-/// Every registered room.
-pub async fn active_rooms(env: &Env) -> Result<Vec<String>, ApiError> {
+/// How many registered rooms have a bucket in `lo..hi`. (Bucket bounds cross into D1 as
+/// JavaScript numbers, exact below 2^53, so comparisons with them are exact.)
+pub async fn count_in(env: &Env, lo: i64, hi: i64) -> Result<u64, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        rooms: u64,
+    }
+    let row = db(env)?
+        .prepare("SELECT COUNT(*) AS rooms FROM active_rooms WHERE bucket >= ?1 AND bucket < ?2")
+        .bind(&[signed(lo), signed(hi)])?
+        .first::<Row>(None)
+        .await?;
+    Ok(row.map_or(0, |r| r.rooms))
+}
+
+/// Every registered room with a bucket in `lo..hi`.
+pub async fn rooms_in(env: &Env, lo: i64, hi: i64) -> Result<Vec<String>, ApiError> {
     #[derive(Deserialize)]
     struct Row {
         room: String,
     }
     let rows = db(env)?
-        .prepare("SELECT room FROM active_rooms ORDER BY room")
+        .prepare("SELECT room FROM active_rooms WHERE bucket >= ?1 AND bucket < ?2")
+        .bind(&[signed(lo), signed(hi)])?
         .all()
         .await?
         .results::<Row>()?;

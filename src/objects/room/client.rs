@@ -4,9 +4,8 @@
 use worker::wasm_bindgen::JsValue;
 use worker::Env;
 
-use crate::protocol::identity::Revocation;
 use crate::protocol::internal::{
-    Closed, Handoff, RoomCall, RoomStats, CONNECT_PATH, HANDOFF_HEADER,
+    Closed, Handoff, Push, RoomCall, RoomStats, CONNECT_PATH, HANDOFF_HEADER,
 };
 use crate::runtime::env::ROOMS_BINDING;
 use crate::runtime::error::ApiError;
@@ -34,17 +33,9 @@ pub async fn kick(env: &Env, room: &str, user_id: &str) -> Result<usize, ApiErro
     Ok(closed.closed)
 }
 
-/// Pushes `revocation` to `room`; returns how many sockets it closed there.
-pub async fn push_revocation(
-    env: &Env,
-    room: &str,
-    revocation: &Revocation,
-) -> Result<usize, ApiError> {
-    let push = RoomCall::Revoke {
-        room: room.to_owned(),
-        revocation: revocation.clone(),
-    };
-    let closed: Closed = call(&stub(env, ROOMS_BINDING, room)?, &push).await?;
+/// Delivers `push` to `room`; returns how many sockets it closed there.
+pub async fn push(env: &Env, room: &str, push: &Push) -> Result<usize, ApiError> {
+    let closed: Closed = call(&stub(env, ROOMS_BINDING, room)?, &push.to_room(room)).await?;
     Ok(closed.closed)
 }
 

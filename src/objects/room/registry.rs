@@ -17,9 +17,10 @@ use worker::console_error;
 
 use super::instance::RoomInstance;
 use crate::auth::revocation;
+use crate::auth::secret::random_bytes;
 use crate::authn::REVOKED;
 use crate::protocol::identity::{Identity, Revocation};
-use crate::room::registration::Registration;
+use crate::room::registration::{self, Registration};
 use crate::runtime::env::{now_millis, now_secs};
 use crate::runtime::error::ApiError;
 use crate::store::rooms;
@@ -52,7 +53,9 @@ impl RoomInstance {
         self.tables.set_name(room)?;
         let mark = self.with_registration(Registration::begin_add)?;
         let now = now_secs();
-        let outcome = rooms::activate(&self.env, room, mark, now).await;
+        // A random bucket spreads the registry for pushes (kept if the row exists).
+        let bucket = registration::bucket_of(random_bytes::<8>());
+        let outcome = rooms::activate(&self.env, room, mark, bucket, now).await;
         self.with_registration(|r| r.added(mark, outcome.is_ok()))?;
         let in_force = match outcome {
             Ok(in_force) => in_force,
