@@ -417,3 +417,100 @@ async fn a_revoke_reaches_every_room_in_pages_whatever_the_names() {
     });
     futures_util::future::join_all(closes).await;
 }
+
+/// Creates (or resets) `username` with `body` and logs in: the user's id and a token.
+async fn user_with(username: &str, body: Value) -> (String, String) {
+    let s = server();
+    let put = admin_as(
+        s,
+        Method::PUT,
+        &format!("/admin/users/{username}"),
+        Some(ADMIN_TOKEN),
+        body,
+    )
+    .await;
+    assert!(put.status == 200 || put.status == 201, "{}", put.text);
+    let password = put_password(username);
+    let login = Reply::from(s.login(username, &password).await).await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    (
+        put.json["user"]["id"].as_str().unwrap().to_owned(),
+        login.json["token"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn put_password(username: &str) -> String {
+    format!("{username}-long-password")
+}
+
+#[tokio::test]
+async fn deleting_a_user_revokes_their_tokens_and_closes_their_sockets() {
+    let s = server();
+    let name = "del-live";
+    let (_, token) = user_with(name, json!({"password": put_password(name), "name": "D"})).await;
+    let (mut c, _) = s.join_welcomed("delete-room", &token).await;
+
+    let deleted = admin_as(
+        s,
+        Method::DELETE,
+        &format!("/admin/users/{name}"),
+        Some(ADMIN_TOKEN),
+        json!({}),
+    )
+    .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    expect_closed(
+        &mut c,
+        "revoked",
+        Duration::from_secs(5),
+        "the deleted user's socket",
+    )
+    .await;
+    expect_refused_as_revoked("delete-room", &token, "the deleted user's token").await;
+    let ticket = roomgate_harness::http::ticket_request(s, Some(&token), None).await;
+    ticket.expect_error(401, "invalid_token", "no ticket for a deleted user's token");
+}
+
+#[tokio::test]
+async fn changing_a_users_grants_closes_the_rooms_they_lost_and_revokes_their_old_tokens() {
+    let s = server();
+    let name = "regrant-user";
+    let body = json!({"password": put_password(name), "name": "G", "rooms": ["regrant-kept", "regrant-lost"]});
+    let (_, old) = user_with(name, body).await;
+    let (mut kept, _) = s.join_welcomed("regrant-kept", &old).await;
+    let (mut lost, _) = s.join_welcomed("regrant-lost", &old).await;
+    // Tokens carry whole seconds: the change comes a second after the old token.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let changed = admin_as(
+        s,
+        Method::PUT,
+        &format!("/admin/users/{name}"),
+        Some(ADMIN_TOKEN),
+        json!({"rooms": ["regrant-kept"]}),
+    )
+    .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    expect_closed(
+        &mut lost,
+        "forbidden",
+        Duration::from_secs(5),
+        "the room no longer granted",
+    )
+    .await;
+    expect_alive(&mut kept, "a room still granted keeps its socket").await;
+    // The old token, with the old grants, opens nothing any more.
+    expect_refused_as_revoked("regrant-kept", &old, "the old token").await;
+    // A new token carries the new grants.
+    let login = Reply::from(s.login(name, &put_password(name)).await).await;
+    let new = login.json["token"].as_str().unwrap().to_owned();
+    let (again, _) = s.join_welcomed("regrant-kept", &new).await;
+    let refused = s
+        .connect("/ws/regrant-lost", Auth::Subprotocol(&new))
+        .await
+        .err()
+        .expect("the lost room is refused");
+    refused.expect(403, "room_forbidden");
+    kept.close().await;
+    again.close().await;
+}

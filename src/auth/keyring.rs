@@ -356,6 +356,7 @@ impl Keyring {
             sub,
             name,
             exp,
+            iat,
             jti: custom.jti.clone(),
             rooms: custom.rooms.clone(),
         })

@@ -10,7 +10,7 @@
 
 use serde::Deserialize;
 
-use crate::protocol::identity::{Revocation, Target};
+use crate::protocol::identity::{Revocation, Target, TokenFacts};
 use crate::protocol::names::{MAX_JTI_BYTES, MAX_USER_ID_BYTES};
 
 /// Longest a revocation may last, from now: ten years. Also keeps `until` far inside
@@ -64,11 +64,11 @@ impl Snapshot {
         now_ms >= self.read_at_ms && now_ms - self.read_at_ms < Self::MAX_STALE_MS
     }
 
-    /// Whether a token of `sub` with id `jti` is refused at `now` (unix seconds);
-    /// `None` when the snapshot holds too many to tell.
-    pub fn refuses(&self, sub: &str, jti: Option<&str>, now: u64) -> Option<bool> {
+    /// Whether `token` is refused at `now` (unix seconds); `None` when the snapshot
+    /// holds too many to tell.
+    pub fn refuses(&self, token: TokenFacts<'_>, now: u64) -> Option<bool> {
         let list = self.revocations.as_ref()?;
-        Some(list.iter().any(|r| r.applies_to(sub, jti, now)))
+        Some(list.iter().any(|r| r.applies_to(token, now)))
     }
 }
 
@@ -102,9 +102,7 @@ impl RevokeRequest {
         let until = match (&target, self.until) {
             (_, Some(until)) => until,
             (Target::Jti(_), None) => now.saturating_add(default_jti_secs),
-            (Target::Sub(_), None) => {
-                return Err("revoking a user needs \"until\" (unix seconds)".into())
-            }
+            (_, None) => return Err("revoking a user needs \"until\" (unix seconds)".into()),
         };
         if until <= now {
             return Err("\"until\" must be in the future".into());
@@ -132,25 +130,44 @@ pub struct RevocationRow {
     pub kind: String,
     pub value: String,
     pub until: i64,
+    #[serde(default)]
+    pub issued_before: Option<i64>,
 }
 
 impl RevocationRow {
-    /// The revocation the row holds; `None` for a kind this version does not know or an
-    /// `until` out of range, which refuse nothing.
+    /// The revocation the row holds; `None` for a kind this version does not know or a
+    /// time out of range, which refuse nothing.
     pub fn into_revocation(self) -> Option<Revocation> {
+        let issued_before = match self.issued_before {
+            Some(t) => Some(u64::try_from(t).ok()?),
+            None => None,
+        };
         Some(Revocation {
-            target: Target::from_stored(&self.kind, self.value)?,
+            target: Target::from_stored(&self.kind, self.value, issued_before)?,
             until: u64::try_from(self.until).ok()?,
         })
     }
 }
 
 /// Adds `new` to `list` at `now`: revocations that have run out go, and a target listed
-/// already keeps the later `until` (revoking never shortens a revocation).
+/// already (the same kind and value) keeps the later `until` and the later
+/// `issued_before` (revoking never shortens a revocation), as storage does.
 pub fn merge(list: &mut Vec<Revocation>, new: &Revocation, now: u64) {
     list.retain(|r| r.until > now);
-    match list.iter_mut().find(|r| r.target == new.target) {
-        Some(known) => known.until = known.until.max(new.until),
+    let same = |r: &&mut Revocation| {
+        r.target.kind() == new.target.kind() && r.target.value() == new.target.value()
+    };
+    match list.iter_mut().find(same) {
+        Some(known) => {
+            known.until = known.until.max(new.until);
+            if let (
+                Target::SubIssuedBefore { before, .. },
+                Target::SubIssuedBefore { before: later, .. },
+            ) = (&mut known.target, &new.target)
+            {
+                *before = (*before).max(*later);
+            }
+        }
         None => list.push(new.clone()),
     }
 }
@@ -237,6 +254,10 @@ mod tests {
         }
     }
 
+    fn facts<'a>(sub: &'a str, jti: Option<&'a str>) -> TokenFacts<'a> {
+        TokenFacts { sub, jti, iat: 0 }
+    }
+
     fn sub(value: &str, until: u64) -> Revocation {
         Revocation {
             target: Target::Sub(value.into()),
@@ -270,15 +291,15 @@ mod tests {
             until: 100,
         };
         let snap = Snapshot::new(vec![sub("mallory", 100), jti], 0);
-        assert_eq!(snap.refuses("mallory", None, 50), Some(true));
+        assert_eq!(snap.refuses(facts("mallory", None), 50), Some(true));
         assert_eq!(
-            snap.refuses("mallory", None, 100),
+            snap.refuses(facts("mallory", None), 100),
             Some(false),
             "until is exclusive"
         );
-        assert_eq!(snap.refuses("alice", Some("t1"), 50), Some(true));
-        assert_eq!(snap.refuses("alice", Some("t2"), 50), Some(false));
-        assert_eq!(snap.refuses("alice", None, 50), Some(false));
+        assert_eq!(snap.refuses(facts("alice", Some("t1")), 50), Some(true));
+        assert_eq!(snap.refuses(facts("alice", Some("t2")), 50), Some(false));
+        assert_eq!(snap.refuses(facts("alice", None), 50), Some(false));
     }
 
     #[test]
@@ -287,11 +308,14 @@ mod tests {
             .map(|i| sub(&format!("u{i}"), 100))
             .collect();
         let snap = Snapshot::new(many, 0);
-        assert_eq!(snap.refuses("u1", None, 50), None);
+        assert_eq!(snap.refuses(facts("u1", None), 50), None);
         let enough: Vec<_> = (0..Snapshot::MAX_ENTRIES)
             .map(|i| sub(&format!("u{i}"), 100))
             .collect();
-        assert_eq!(Snapshot::new(enough, 0).refuses("u1", None, 50), Some(true));
+        assert_eq!(
+            Snapshot::new(enough, 0).refuses(facts("u1", None), 50),
+            Some(true)
+        );
     }
 
     #[test]
@@ -319,6 +343,7 @@ mod tests {
             kind: kind.into(),
             value: "v".into(),
             until,
+            issued_before: None,
         };
         assert_eq!(row("sub", 7).into_revocation(), Some(sub("v", 7)));
         assert_eq!(

@@ -158,6 +158,7 @@ mod tests {
             sub: "u1".into(),
             name: "A".into(),
             exp,
+            iat: 0,
             jti: None,
             rooms: None,
         }

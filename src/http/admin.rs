@@ -8,12 +8,14 @@
 use serde::{Deserialize, Serialize};
 use worker::{Env, Method, Request, Response};
 
-use super::revoke;
+use super::revoke::{self, token_lifetime};
 use crate::auth::grants::{valid_patterns, MAX_PATTERNS};
 use crate::auth::password::{check_new_password, PasswordHash, SALT_BYTES};
 use crate::auth::secret::{ct_eq, random_bytes, random_id, MIN_SECRET_BYTES};
 use crate::objects::limiter::client::LoginThrottle;
 use crate::objects::room::client as room_client;
+use crate::protocol::identity::{Revocation, Target};
+use crate::protocol::internal::Push;
 use crate::protocol::names::{
     is_valid_room_name, normalize_username, valid_display_name, MAX_DISPLAY_NAME, MAX_USERNAME,
     MAX_USER_ID_BYTES,
@@ -121,52 +123,49 @@ async fn put_user(mut req: Request, env: &Env, raw: &str) -> Result<Response, Ap
     let grants: Option<Grants> = body.rooms.clone().flatten().map(Grants);
     let rooms = body.rooms.as_ref().map(|_| grants.as_ref());
     let store = UserStore::new(env)?;
-    let Some(password) = body.password else {
-        // No password: only a profile change of an existing user makes sense.
-        if body.name.is_none() && rooms.is_none() {
-            return Err(ApiError::BadRequest(
-                "give a password (to create or reset), a name and/or rooms".into(),
-            ));
+    let before = store.find(&username).await?;
+    let (user, created) = match body.password {
+        None => {
+            // No password: only a profile change of an existing user makes sense.
+            if body.name.is_none() && rooms.is_none() {
+                return Err(ApiError::BadRequest(
+                    "give a password (to create or reset), a name and/or rooms".into(),
+                ));
+            }
+            let user = store
+                .update_profile(&username, body.name.as_deref(), rooms)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::BadRequest(
+                        "user does not exist; a password is required to create it".into(),
+                    )
+                })?;
+            (user, false)
         }
-        return match store
-            .update_profile(&username, body.name.as_deref(), rooms)
-            .await?
-        {
-            Some(user) => json(
-                200,
-                &UserBody {
-                    user: &user,
-                    created: false,
-                },
-            ),
-            None => Err(ApiError::BadRequest(
-                "user does not exist; a password is required to create it".into(),
-            )),
-        };
+        Some(password) => {
+            check_new_password(&password).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let iterations = config(env)?.pbkdf2_iterations;
+            let salt = random_bytes::<SALT_BYTES>().to_vec();
+            let hash = pbkdf2_sha256(password.as_bytes(), &salt, iterations).await?;
+            let encoded = PasswordHash {
+                iterations,
+                salt,
+                hash,
+            }
+            .encode();
+            // Keep the current display name on a password reset that does not name one.
+            let name = body
+                .name
+                .or_else(|| before.as_ref().map(|u| u.name.clone()))
+                .unwrap_or_else(|| username.clone());
+            store
+                .upsert(&random_id(), &username, &name, &encoded, rooms, now_secs())
+                .await?
+        }
     };
-    check_new_password(&password).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-
-    let iterations = config(env)?.pbkdf2_iterations;
-    let salt = random_bytes::<SALT_BYTES>().to_vec();
-    let hash = pbkdf2_sha256(password.as_bytes(), &salt, iterations).await?;
-    let encoded = PasswordHash {
-        iterations,
-        salt,
-        hash,
+    if let Some(before) = before.filter(|b| b.rooms != user.rooms) {
+        regrant(env, &before.id, user.rooms.clone()).await?;
     }
-    .encode();
-    // Keep the current display name on a password reset that does not name one.
-    let name = match body.name {
-        Some(name) => name,
-        None => store
-            .find(&username)
-            .await?
-            .map(|u| u.name)
-            .unwrap_or_else(|| username.clone()),
-    };
-    let (user, created) = store
-        .upsert(&random_id(), &username, &name, &encoded, rooms, now_secs())
-        .await?;
     json(
         if created { 201 } else { 200 },
         &UserBody {
@@ -176,13 +175,50 @@ async fn put_user(mut req: Request, env: &Env, raw: &str) -> Result<Response, Ap
     )
 }
 
+/// A user's room grants changed: the tokens issued before now (which carry the old
+/// grants) are revoked, and the user's sockets in rooms the new grants leave out are
+/// closed with 4003 `forbidden`. A new token carries the new grants.
+async fn regrant(env: &Env, user_id: &str, rooms: Option<Grants>) -> Result<(), ApiError> {
+    let config = config(env)?;
+    let now = now_secs();
+    let revocation = Revocation {
+        target: Target::SubIssuedBefore {
+            sub: user_id.to_owned(),
+            before: now,
+        },
+        until: now.saturating_add(token_lifetime(&config)),
+    };
+    let push = Push::Regrant {
+        user_id: user_id.to_owned(),
+        rooms: rooms.map(|g| g.0),
+        revocation: revocation.clone(),
+    };
+    revoke::apply(env, &config, &revocation, push, now).await?;
+    Ok(())
+}
+
+/// Deletes the user and revokes every token of theirs (by `sub`, for as long as any can
+/// live), closing their sockets: a deleted account keeps no way in.
 async fn delete_user(env: &Env, raw: &str) -> Result<Response, ApiError> {
     let username = username(raw)?;
-    if UserStore::new(env)?.delete(&username).await? {
-        Ok(Response::empty()?.with_status(204))
-    } else {
-        Err(ApiError::NotFound(format!("no user {username:?}")))
-    }
+    let Some(id) = UserStore::new(env)?.delete(&username).await? else {
+        return Err(ApiError::NotFound(format!("no user {username:?}")));
+    };
+    let config = config(env)?;
+    let now = now_secs();
+    let revocation = Revocation {
+        target: Target::Sub(id),
+        until: now.saturating_add(token_lifetime(&config)),
+    };
+    revoke::apply(
+        env,
+        &config,
+        &revocation,
+        Push::Revoke(revocation.clone()),
+        now,
+    )
+    .await?;
+    Ok(Response::empty()?.with_status(204))
 }
 
 async fn list(env: &Env) -> Result<Response, ApiError> {

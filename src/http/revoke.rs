@@ -22,9 +22,10 @@ use serde::Serialize;
 use worker::{Env, Request, Response};
 
 use crate::auth::revocation::RevokeRequest;
+use crate::config::Config;
 use crate::objects::fanout::client as fanout;
 use crate::protocol::identity::Revocation;
-use crate::protocol::internal::Push;
+use crate::protocol::internal::{Push, Reach};
 use crate::runtime::env::{config, now_secs};
 use crate::runtime::error::ApiError;
 use crate::runtime::http::{json, read_json};
@@ -32,27 +33,28 @@ use crate::store::revocations;
 
 const MAX_REVOKE_BODY: usize = 4 * 1024;
 
-/// `POST /admin/revoke`: `{"jti": ...}` or `{"sub": ..., "until": <unix s>}`.
-pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
-    let config = config(env)?;
-    let body: RevokeRequest = read_json(&mut req, MAX_REVOKE_BODY).await?;
-    let now = now_secs();
-    // A token of ours, or a trusted issuer's, lives at most this long (plus leeway).
-    let default_jti_secs = config
+/// How long a token of ours, or a trusted issuer's, can live: what a revocation must
+/// last to outlive every token it refuses.
+pub fn token_lifetime(config: &Config) -> u64 {
+    config
         .tokens
         .max_lifetime_secs
-        .saturating_add(config.tokens.leeway_secs);
-    let revocation = body
-        .into_revocation(now, default_jti_secs)
-        .map_err(ApiError::BadRequest)?;
-    revocations::store(env, &revocation, now).await?;
+        .saturating_add(config.tokens.leeway_secs)
+}
 
-    let reach = fanout::reach(
-        env,
-        &Push::Revoke(revocation.clone()),
-        config.revoke_page_size,
-    )
-    .await;
+/// Stores `revocation` and delivers `push` (which carries it) to every room with live
+/// sockets: from then on no new socket or refresh gets through, and the rooms close what
+/// the push says. 500 after storing when a room could not be reached (pushing again is
+/// harmless).
+pub async fn apply(
+    env: &Env,
+    config: &Config,
+    revocation: &Revocation,
+    push: Push,
+    now: u64,
+) -> Result<Reach, ApiError> {
+    revocations::store(env, revocation, now).await?;
+    let reach = fanout::reach(env, &push, config.revoke_page_size).await;
     if !reach.failed.is_empty() {
         return Err(ApiError::Internal(format!(
             "revocation stored, but {} room(s) or range(s) were not reached ({} were): {}",
@@ -61,6 +63,25 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
             reach.failed.join("; ")
         )));
     }
+    Ok(reach)
+}
+
+/// `POST /admin/revoke`: `{"jti": ...}` or `{"sub": ..., "until": <unix s>}`.
+pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
+    let config = config(env)?;
+    let body: RevokeRequest = read_json(&mut req, MAX_REVOKE_BODY).await?;
+    let now = now_secs();
+    let revocation = body
+        .into_revocation(now, token_lifetime(&config))
+        .map_err(ApiError::BadRequest)?;
+    let reach = apply(
+        env,
+        &config,
+        &revocation,
+        Push::Revoke(revocation.clone()),
+        now,
+    )
+    .await?;
 
     #[derive(Serialize)]
     struct Revoked<'a> {

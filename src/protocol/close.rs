@@ -20,6 +20,8 @@ pub enum CloseCode {
     Kicked,
     /// 4003: the socket's token or user was revoked.
     Revoked,
+    /// 4003: the user's room grants changed and no longer include this room.
+    Forbidden,
 }
 
 impl CloseCode {
@@ -30,7 +32,7 @@ impl CloseCode {
             Self::TooBig => 1009,
             Self::ServerError => 1011,
             Self::TokenExpired => 4001,
-            Self::Kicked | Self::Revoked => 4003,
+            Self::Kicked | Self::Revoked | Self::Forbidden => 4003,
         }
     }
 
@@ -44,6 +46,7 @@ impl CloseCode {
             Self::TokenExpired => "token_expired",
             Self::Kicked => "kicked",
             Self::Revoked => "revoked",
+            Self::Forbidden => "forbidden",
         }
     }
 }
@@ -66,6 +69,7 @@ mod tests {
             (CloseCode::TokenExpired, 4001, "token_expired"),
             (CloseCode::Kicked, 4003, "kicked"),
             (CloseCode::Revoked, 4003, "revoked"),
+            (CloseCode::Forbidden, 4003, "forbidden"),
         ];
         for (c, code, reason) in cases {
             assert_eq!((c.code(), c.reason()), (code, reason), "{c:?}");

@@ -17,6 +17,9 @@ pub struct Identity {
     pub name: String,
     /// Expiry, unix seconds.
     pub exp: u64,
+    /// When the token was issued, unix seconds.
+    #[serde(default)]
+    pub iat: u64,
     /// Token id, when the token carried one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
@@ -27,12 +30,15 @@ pub struct Identity {
 
 /// What a revocation refuses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Target {
     /// One token, by its `jti`.
     Jti(String),
     /// Every token of one user, by `sub`.
     Sub(String),
+    /// The tokens of one user issued before a time (unix seconds): what a change of the
+    /// user's room grants revokes, so that only tokens with the new grants work.
+    SubIssuedBefore { sub: String, before: u64 },
 }
 
 impl Target {
@@ -41,20 +47,34 @@ impl Target {
         match self {
             Self::Jti(_) => "jti",
             Self::Sub(_) => "sub",
+            Self::SubIssuedBefore { .. } => "sub_before",
         }
     }
 
     pub fn value(&self) -> &str {
         match self {
-            Self::Jti(v) | Self::Sub(v) => v,
+            Self::Jti(v) | Self::Sub(v) | Self::SubIssuedBefore { sub: v, .. } => v,
         }
     }
 
-    /// The target stored as `kind` / `value` (`None` for an unknown kind).
-    pub fn from_stored(kind: &str, value: String) -> Option<Self> {
+    /// The `issued_before` column in storage (only a `sub_before` target has one).
+    pub fn issued_before(&self) -> Option<u64> {
+        match self {
+            Self::SubIssuedBefore { before, .. } => Some(*before),
+            _ => None,
+        }
+    }
+
+    /// The target stored as `kind` / `value` / `issued_before` (`None` for an unknown
+    /// kind, or a `sub_before` row without its time).
+    pub fn from_stored(kind: &str, value: String, issued_before: Option<u64>) -> Option<Self> {
         match kind {
             "jti" => Some(Self::Jti(value)),
             "sub" => Some(Self::Sub(value)),
+            "sub_before" => Some(Self::SubIssuedBefore {
+                sub: value,
+                before: issued_before?,
+            }),
             _ => None,
         }
     }
@@ -69,13 +89,32 @@ pub struct Revocation {
     pub until: u64,
 }
 
+/// What a revocation is matched against: the facts of one token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenFacts<'a> {
+    pub sub: &'a str,
+    pub jti: Option<&'a str>,
+    pub iat: u64,
+}
+
+impl<'a> From<&'a Identity> for TokenFacts<'a> {
+    fn from(identity: &'a Identity) -> Self {
+        Self {
+            sub: &identity.sub,
+            jti: identity.jti.as_deref(),
+            iat: identity.iat,
+        }
+    }
+}
+
 impl Revocation {
-    /// True when a token of user `sub` with id `jti` is refused at time `now`.
-    pub fn applies_to(&self, sub: &str, jti: Option<&str>, now: u64) -> bool {
+    /// True when `token` is refused at time `now`.
+    pub fn applies_to(&self, token: TokenFacts<'_>, now: u64) -> bool {
         now < self.until
             && match &self.target {
-                Target::Sub(s) => s == sub,
-                Target::Jti(j) => jti == Some(j.as_str()),
+                Target::Sub(s) => s == token.sub,
+                Target::Jti(j) => token.jti == Some(j.as_str()),
+                Target::SubIssuedBefore { sub, before } => sub == token.sub && token.iat < *before,
             }
     }
 }
@@ -85,6 +124,10 @@ mod tests {
     use super::*;
 
     const NOW: u64 = 1_800_000_000;
+
+    fn facts<'a>(sub: &'a str, jti: Option<&'a str>) -> TokenFacts<'a> {
+        TokenFacts { sub, jti, iat: 0 }
+    }
 
     #[test]
     fn matching() {
@@ -109,7 +152,7 @@ mod tests {
         ];
         for (rev, sub, jti, now, want) in cases {
             assert_eq!(
-                rev.applies_to(sub, jti, now),
+                rev.applies_to(facts(sub, jti), now),
                 want,
                 "{rev:?} {sub} {jti:?} @{now}"
             );
@@ -131,10 +174,39 @@ mod tests {
 
     #[test]
     fn stored_targets_round_trip() {
-        for t in [Target::Jti("a".into()), Target::Sub("b".into())] {
-            let back = Target::from_stored(t.kind(), t.value().to_owned());
+        let before = Target::SubIssuedBefore {
+            sub: "c".into(),
+            before: 7,
+        };
+        for t in [Target::Jti("a".into()), Target::Sub("b".into()), before] {
+            let back = Target::from_stored(t.kind(), t.value().to_owned(), t.issued_before());
             assert_eq!(back, Some(t));
         }
-        assert_eq!(Target::from_stored("iss", "x".into()), None);
+        assert_eq!(Target::from_stored("iss", "x".into(), None), None);
+        assert_eq!(Target::from_stored("sub_before", "x".into(), None), None);
+    }
+
+    #[test]
+    fn a_revocation_of_old_tokens_spares_the_new_ones() {
+        let old = Revocation {
+            target: Target::SubIssuedBefore {
+                sub: "u1".into(),
+                before: NOW,
+            },
+            until: NOW + 100,
+        };
+        let at = |iat| TokenFacts {
+            sub: "u1",
+            jti: Some("j"),
+            iat,
+        };
+        assert!(old.applies_to(at(NOW - 1), NOW + 5), "issued before");
+        assert!(!old.applies_to(at(NOW), NOW + 5), "issued at the change");
+        assert!(!old.applies_to(at(NOW + 3), NOW + 5), "issued after");
+        assert!(
+            !old.applies_to(TokenFacts { sub: "u2", ..at(0) }, NOW + 5),
+            "another user"
+        );
+        assert!(!old.applies_to(at(0), NOW + 100), "until is exclusive");
     }
 }

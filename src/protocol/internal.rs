@@ -66,6 +66,15 @@ pub enum RoomCall {
         room: String,
         revocation: Revocation,
     },
+    /// A user's room grants changed: keep `revocation` (their older tokens), and close
+    /// their sockets with 4003 `forbidden` if `rooms` (the new `rooms` claim; `None`: no
+    /// claim) no longer grants this room. Answers [`Closed`].
+    Regrant {
+        room: String,
+        user_id: String,
+        rooms: Option<Vec<String>>,
+        revocation: Revocation,
+    },
     /// Answers [`RoomStats`].
     Stats,
 }
@@ -102,6 +111,12 @@ pub struct RoomStats {
 pub enum Push {
     /// A revocation: each room closes the sockets it refuses and keeps it.
     Revoke(Revocation),
+    /// A change of one user's room grants ([`RoomCall::Regrant`]).
+    Regrant {
+        user_id: String,
+        rooms: Option<Vec<String>>,
+        revocation: Revocation,
+    },
 }
 
 impl Push {
@@ -110,6 +125,16 @@ impl Push {
         match self {
             Self::Revoke(revocation) => RoomCall::Revoke {
                 room: room.to_owned(),
+                revocation: revocation.clone(),
+            },
+            Self::Regrant {
+                user_id,
+                rooms,
+                revocation,
+            } => RoomCall::Regrant {
+                room: room.to_owned(),
+                user_id: user_id.clone(),
+                rooms: rooms.clone(),
                 revocation: revocation.clone(),
             },
         }
@@ -229,6 +254,7 @@ mod tests {
                 sub: "u1".into(),
                 name: "Zoë 🌟".into(),
                 exp: 1_900_000_000,
+                iat: 1_800_000_000,
                 jti: Some("j".into()),
                 rooms: Some(vec!["lobby".into()]),
             },

@@ -144,6 +144,7 @@ pub fn refresh(conn: &Connection, verified: Result<&Identity, &str>, revoked: bo
     }
     let conn = Connection {
         exp: identity.exp,
+        iat: identity.iat,
         jti: identity.jti.clone(),
         warned: false,
         ..conn.clone()
@@ -285,6 +286,8 @@ mod tests {
                         conn,
                         Connection {
                             exp: E + 3600,
+                            // The socket now runs on the new token, issued when it was.
+                            iat: same.iat,
                             jti: Some("new".into()),
                             warned: false,
                             ..c.clone()

@@ -21,7 +21,7 @@ use crate::protocol::close::CloseCode;
 use crate::protocol::frames::{
     error_code, parse_client_frame, ClientFrame, FrameError, Member, ServerFrame,
 };
-use crate::protocol::identity::Revocation;
+use crate::protocol::identity::{Revocation, TokenFacts};
 
 /// One accepted socket's identity, stored as its WebSocket attachment. Claims only: the
 /// raw token is never kept. Kept small: the platform caps an attachment at 2,048 bytes,
@@ -37,6 +37,9 @@ pub struct Connection {
     pub user: Member,
     /// Token expiry, unix seconds.
     pub exp: u64,
+    /// When the token was issued, unix seconds.
+    #[serde(default)]
+    pub iat: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
     /// Set once the room has announced this connection's departure. Close and error
@@ -223,7 +226,12 @@ pub fn kicked(connections: &[Connection], user_id: &str) -> Vec<usize> {
 /// The connections `revocation` refuses at `now` (unix seconds).
 pub fn revoked(connections: &[Connection], revocation: &Revocation, now: u64) -> Vec<usize> {
     positions(connections, |c| {
-        revocation.applies_to(&c.user.id, c.jti.as_deref(), now)
+        let token = TokenFacts {
+            sub: &c.user.id,
+            jti: c.jti.as_deref(),
+            iat: c.iat,
+        };
+        revocation.applies_to(token, now)
     })
 }
 
@@ -259,6 +267,7 @@ pub(crate) mod tests {
                 name: name.into(),
             },
             exp: 1_900_000_000,
+            iat: 1_800_000_000,
             jti: None,
             departed: false,
             warned: false,
@@ -445,6 +454,7 @@ pub(crate) mod tests {
                 name: "n".repeat(crate::protocol::names::MAX_NAME_BYTES),
             },
             exp: u64::MAX,
+            iat: u64::MAX,
             jti: Some("j".repeat(128)),
             departed: true,
             warned: true,

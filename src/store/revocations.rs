@@ -30,14 +30,16 @@ pub enum Freshness {
     Latest,
 }
 
-/// One row when a token of `sub` (`?2`) with id `jti` (`?3`, may be NULL) is revoked at
-/// `?1`.
+/// One row when a token of `sub` (`?2`) with id `jti` (`?3`, may be NULL), issued at
+/// `?4`, is revoked at `?1`.
 const IS_REVOKED: &str = "SELECT 1 AS hit FROM revocations
-    WHERE until > ?1 AND ((kind = 'sub' AND value = ?2) OR (kind = 'jti' AND value = ?3))
+    WHERE until > ?1 AND ((kind = 'sub' AND value = ?2) OR (kind = 'jti' AND value = ?3)
+        OR (kind = 'sub_before' AND value = ?2 AND ?4 < issued_before))
     LIMIT 1";
 
 /// Every revocation in force at `?1`, at most `?2` of them.
-const IN_FORCE: &str = "SELECT kind, value, until FROM revocations WHERE until > ?1 LIMIT ?2";
+const IN_FORCE: &str = "SELECT kind, value, until, issued_before FROM revocations
+    WHERE until > ?1 LIMIT ?2";
 
 /// The statement that reads every revocation in force at `now`, at most
 /// [`Snapshot::READ_LIMIT`] of them.
@@ -107,8 +109,7 @@ pub async fn is_revoked(
     freshness: Freshness,
 ) -> Result<bool, ApiError> {
     if freshness == Freshness::Snapshot {
-        let jti = identity.jti.as_deref();
-        if let Some(refused) = snapshot(env, now).await?.refuses(&identity.sub, jti, now) {
+        if let Some(refused) = snapshot(env, now).await?.refuses(identity.into(), now) {
             return Ok(refused);
         }
     }
@@ -118,29 +119,36 @@ pub async fn is_revoked(
             int(now),
             identity.sub.as_str().into(),
             text_or_null(identity.jti.as_deref()),
+            int(identity.iat),
         ])?
         .first::<serde_json::Value>(None)
         .await?;
     Ok(hit.is_some())
 }
 
-/// Stores `revocation` (a repeated one keeps the later `until`: revoking never
-/// shortens a revocation), prunes the rows that no longer matter, and makes this
-/// isolate's next check read D1 again.
+/// Stores `revocation` (a repeated one keeps the later `until` and `issued_before`:
+/// revoking never shortens a revocation), prunes the rows that no longer matter, and
+/// makes this isolate's next check read D1 again.
 pub async fn store(env: &Env, revocation: &Revocation, now: u64) -> Result<(), ApiError> {
     let db = db(env)?;
     db.batch(vec![
         db.prepare("DELETE FROM revocations WHERE until <= ?1")
             .bind(&[int(now)])?,
         db.prepare(
-            "INSERT INTO revocations (kind, value, until, created_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(kind, value) DO UPDATE SET until = MAX(until, excluded.until)",
+            "INSERT INTO revocations (kind, value, until, created_at, issued_before)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(kind, value) DO UPDATE SET until = MAX(until, excluded.until),
+                 issued_before = MAX(issued_before, excluded.issued_before)",
         )
         .bind(&[
             revocation.target.kind().into(),
             revocation.target.value().into(),
             int(revocation.until),
             int(now),
+            revocation
+                .target
+                .issued_before()
+                .map_or(worker::wasm_bindgen::JsValue::NULL, int),
         ])?,
     ])
     .await?;

@@ -232,16 +232,19 @@ impl UserStore {
             .await?)
     }
 
-    /// Deletes the user; `false` when there was none.
-    pub async fn delete(&self, username: &str) -> Result<bool, ApiError> {
+    /// Deletes the user; its id, or `None` when there was none.
+    pub async fn delete(&self, username: &str) -> Result<Option<String>, ApiError> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: String,
+        }
         let gone = self
             .db
             .prepare("DELETE FROM users WHERE username = ?1 RETURNING id")
             .bind(&[username.into()])?
-            .all()
-            .await?
-            .results::<serde_json::Value>()?;
-        Ok(!gone.is_empty())
+            .first::<Row>(None)
+            .await?;
+        Ok(gone.map(|r| r.id))
     }
 
     pub async fn list(&self) -> Result<Vec<User>, ApiError> {

@@ -90,6 +90,7 @@ fn issued_token_verifies_with_all_claims() {
             sub: "u1".into(),
             name: "Alice".into(),
             exp: NOW + 3600,
+            iat: NOW,
             jti: Some("j1".into()),
             rooms: None,
         }

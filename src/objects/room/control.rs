@@ -5,6 +5,7 @@ use worker::{Method, Request, Response};
 
 use super::instance::RoomInstance;
 use super::roster::Live;
+use crate::auth::grants;
 use crate::protocol::close::CloseCode;
 use crate::protocol::internal::{Closed, RoomCall, RoomStats, CONNECT_PATH};
 use crate::room::state;
@@ -55,6 +56,26 @@ impl RoomInstance {
                 let live = self.live();
                 let revoked = state::revoked(&live.connections, &revocation, now);
                 let closed = self.close_all(&live, &revoked, CloseCode::Revoked);
+                self.deactivate_if_empty().await;
+                json(200, &closed)
+            }
+            RoomCall::Regrant {
+                room,
+                user_id,
+                rooms,
+                revocation,
+            } => {
+                let now = now_secs();
+                self.tables.set_name(&room)?;
+                self.remember_revocation(&revocation, now)?;
+                let open = self.config()?.rooms_open_by_default;
+                let closed = if grants::allows(rooms.as_deref(), &room, open) {
+                    Closed { closed: 0 }
+                } else {
+                    let live = self.live();
+                    let theirs = state::kicked(&live.connections, &user_id);
+                    self.close_all(&live, &theirs, CloseCode::Forbidden)
+                };
                 self.deactivate_if_empty().await;
                 json(200, &closed)
             }

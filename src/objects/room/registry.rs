@@ -19,7 +19,7 @@ use super::instance::RoomInstance;
 use crate::auth::revocation;
 use crate::auth::secret::random_bytes;
 use crate::authn::REVOKED;
-use crate::protocol::identity::{Identity, Revocation};
+use crate::protocol::identity::{Identity, Revocation, TokenFacts};
 use crate::room::registration::{self, Registration};
 use crate::runtime::env::{now_millis, now_secs};
 use crate::runtime::error::ApiError;
@@ -145,9 +145,8 @@ impl RoomInstance {
     /// Whether a revocation this room knows refuses `identity` at `now`: from memory,
     /// after the first check of an instance reads the room's list.
     pub(super) fn locally_revoked(&self, identity: &Identity, now: u64) -> Result<bool, ApiError> {
-        let jti = identity.jti.as_deref();
-        let refuses =
-            |list: &[Revocation]| list.iter().any(|r| r.applies_to(&identity.sub, jti, now));
+        let token = TokenFacts::from(identity);
+        let refuses = |list: &[Revocation]| list.iter().any(|r| r.applies_to(token, now));
         if let Some(list) = self.revoked.borrow().as_ref() {
             return Ok(refuses(list));
         }

@@ -87,6 +87,7 @@ impl RoomInstance {
                 name: identity.name.clone(),
             },
             exp: identity.exp,
+            iat: identity.iat,
             jti: identity.jti.clone(),
             departed: false,
             warned: false,

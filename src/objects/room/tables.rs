@@ -35,6 +35,7 @@ const SCHEMA: &[&str] = &[
         kind TEXT NOT NULL,
         value TEXT NOT NULL,
         until INTEGER NOT NULL,
+        issued_before INTEGER,
         PRIMARY KEY (kind, value)
     )",
     "CREATE TABLE IF NOT EXISTS message (
@@ -67,7 +68,28 @@ impl RoomTables {
                 worker::console_error!("room schema: {e}");
             }
         }
-        Self { sql }
+        // A room made before `revoked` had the column gets it now.
+        let tables = Self { sql };
+        if let Err(e) = tables.add_column_if_missing("revoked", "issued_before", "INTEGER") {
+            worker::console_error!("room schema: {e}");
+        }
+        tables
+    }
+
+    fn add_column_if_missing(&self, table: &str, column: &str, kind: &str) -> worker::Result<()> {
+        let present = self
+            .first_value(
+                "SELECT COUNT(*) AS value FROM pragma_table_info(?1) WHERE name = ?2",
+                vec![table.into(), column.into()],
+            )?
+            .unwrap_or(0);
+        if present == 0 {
+            self.sql.exec(
+                &format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"),
+                None,
+            )?;
+        }
+        Ok(())
     }
 
     /// The integer column `value` of the first row `query` returns (`None`: no row, or
@@ -221,7 +243,7 @@ impl RoomTables {
         let rows: Vec<RevocationRow> = self
             .sql
             .exec(
-                "SELECT kind, value, until FROM revoked WHERE until > ?1",
+                "SELECT kind, value, until, issued_before FROM revoked WHERE until > ?1",
                 vec![int(now)],
             )?
             .to_array()?;
@@ -231,18 +253,23 @@ impl RoomTables {
             .collect())
     }
 
-    /// Keeps `revocation` (a target kept already keeps the later `until`) and drops the
-    /// ones that have run out at `now`.
+    /// Keeps `revocation` (a target kept already keeps the later `until` and
+    /// `issued_before`) and drops the ones that have run out at `now`.
     pub(super) fn keep_revocation(&self, revocation: &Revocation, now: u64) -> worker::Result<()> {
         self.sql
             .exec("DELETE FROM revoked WHERE until <= ?1", vec![int(now)])?;
         self.sql.exec(
-            "INSERT INTO revoked (kind, value, until) VALUES (?1, ?2, ?3)
-             ON CONFLICT(kind, value) DO UPDATE SET until = MAX(until, excluded.until)",
+            "INSERT INTO revoked (kind, value, until, issued_before) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(kind, value) DO UPDATE SET until = MAX(until, excluded.until),
+                 issued_before = MAX(issued_before, excluded.issued_before)",
             vec![
                 revocation.target.kind().into(),
                 revocation.target.value().into(),
                 int(revocation.until),
+                revocation
+                    .target
+                    .issued_before()
+                    .map_or(SqlStorageValue::Null, int),
             ],
         )?;
         Ok(())
