@@ -184,3 +184,6 @@ pub(crate) fn map_validation(err: ValidationError) -> TokenError {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod props;

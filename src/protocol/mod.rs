@@ -14,3 +14,6 @@ pub mod frames;
 pub mod identity;
 pub mod internal;
 pub mod names;
+
+#[cfg(test)]
+pub(crate) mod props;

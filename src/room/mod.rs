@@ -16,3 +16,6 @@ pub mod history;
 pub mod rate;
 pub mod registration;
 pub mod state;
+
+#[cfg(test)]
+mod props;
