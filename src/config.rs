@@ -42,6 +42,7 @@ pub mod keys {
     pub const REGISTRY_GRACE_SECONDS: &str = "REGISTRY_GRACE_SECONDS";
     pub const TICKETS_PER_MINUTE: &str = "TICKETS_PER_MINUTE";
     pub const REVOKE_PAGE_SIZE: &str = "REVOKE_PAGE_SIZE";
+    pub const API_REQUESTS_PER_MINUTE: &str = "API_REQUESTS_PER_MINUTE";
 }
 
 pub const DEFAULT_ISSUER: &str = "roomgate";
@@ -95,6 +96,9 @@ pub const MAX_TICKETS_PER_MINUTE: u64 = 10_000;
 /// below the platform's subrequest limit.
 pub const DEFAULT_REVOKE_PAGE_SIZE: u64 = 100;
 pub const MAX_REVOKE_PAGE_SIZE: u64 = 1000;
+/// Requests one server API key may make per minute.
+pub const DEFAULT_API_REQUESTS_PER_MINUTE: u64 = 600;
+pub const MAX_API_REQUESTS_PER_MINUTE: u64 = 100_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -124,6 +128,8 @@ pub struct Config {
     pub tickets_per_minute: u32,
     /// Rooms (or parts) one request of a push calls.
     pub revoke_page_size: u32,
+    /// Requests one server API key may make per minute.
+    pub api_requests_per_minute: u32,
 }
 
 impl Config {
@@ -320,6 +326,12 @@ impl Config {
                 2,
                 MAX_REVOKE_PAGE_SIZE,
             )? as u32,
+            api_requests_per_minute: number(
+                keys::API_REQUESTS_PER_MINUTE,
+                DEFAULT_API_REQUESTS_PER_MINUTE,
+                1,
+                MAX_API_REQUESTS_PER_MINUTE,
+            )? as u32,
         })
     }
 }
@@ -399,6 +411,7 @@ mod tests {
         assert_eq!(c.room.max_connections_per_user, 10);
         assert_eq!(c.registry_grace_secs, 30);
         assert_eq!(c.tickets_per_minute, 60);
+        assert_eq!(c.api_requests_per_minute, 600);
         assert_eq!(c.revoke_page_size, 100);
         assert_eq!(
             from(&[("JWT_ISSUER", "  ")]).unwrap(),

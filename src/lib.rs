@@ -9,7 +9,7 @@
 //! - [`config`]: every setting;
 //! - [`runtime`]: platform plumbing (bindings, errors, HTTP, the object client, D1,
 //!   WebCrypto);
-//! - [`store`]: D1 (users, revocations, the registry of active rooms);
+//! - [`store`]: D1 (users, revocations, the registry of active rooms, API keys);
 //! - [`authn`]: the one authentication step;
 //! - [`objects`]: the Durable Objects, each with its `client`;
 //! - [`http`]: the Worker's routes.
@@ -33,7 +33,7 @@ use worker::worker_sys::web_sys;
 use worker::{event, Env, Method, Request, Response};
 
 use crate::http::page::{self, Asset};
-use crate::http::{admin, gate, jwks, login, tickets};
+use crate::http::{admin, api, gate, jwks, login, tickets};
 use crate::runtime::error::ApiError;
 use crate::runtime::executor::run_to_first_wait;
 use crate::runtime::http::without_cf;
@@ -105,6 +105,8 @@ async fn api(req: Request, env: &Env) -> Result<Response, ApiError> {
         // GET /ws/... never gets here (`route`).
         (_, ["ws", ..]) => Err(ApiError::MethodNotAllowed("GET")),
         (_, ["admin", rest @ ..]) => admin::route(req, env, rest).await,
+        // Boxed: the server API's state machine stays out of every other route's.
+        (_, ["api", "v1", rest @ ..]) => Box::pin(api::route(req, env, rest)).await,
         _ => Err(ApiError::NotFound(format!("no route for {path}"))),
     }
 }

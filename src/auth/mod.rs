@@ -4,10 +4,11 @@
 //! ([`token`], [`keyring`], [`keys`]), password hashes ([`password`]), constant-time
 //! comparison and randomness ([`secret`]), room grants ([`grants`]), where an upgrade
 //! carries its credential ([`transport`]) and the `Origin` check ([`origin`]),
-//! revocation rules ([`revocation`]), tickets ([`ticket`]) and the failed-login ledger
-//! ([`throttle`]). What only the runtime has (the clock, WebCrypto, the bindings) is
+//! revocation rules ([`revocation`]), tickets ([`ticket`]), the failed-login ledger
+//! ([`throttle`]) and the server API's keys ([`api_keys`]). What only the runtime has (the clock, WebCrypto, the bindings) is
 //! passed in by the layers below.
 
+pub mod api_keys;
 pub mod grants;
 pub mod keyring;
 pub mod keys;

@@ -15,9 +15,47 @@ pub fn origin_allowed(allowed: Option<&[String]>, origin: Option<&str>) -> bool 
     allowed.contains(&origin)
 }
 
+/// Whether a request to `url` carrying `origin` comes from that same origin (or from no
+/// browser page at all: no `Origin`). The server-facing routes (`/admin`, `/api/v1`)
+/// answer nothing else, so no web page can drive them with a key it holds.
+pub fn same_origin(url: &str, origin: Option<&str>) -> bool {
+    let Some(origin) = origin else {
+        return true;
+    };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let own = format!("{scheme}://{host}").to_ascii_lowercase();
+    origin.trim().trim_end_matches('/').to_ascii_lowercase() == own
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_origin_table() {
+        let url = "https://rg.example/api/v1/rooms?cursor=a";
+        assert!(same_origin(url, None));
+        assert!(same_origin(url, Some("https://rg.example")));
+        assert!(same_origin(url, Some("HTTPS://RG.example/")));
+        assert!(same_origin(
+            "http://127.0.0.1:8787/admin/users",
+            Some("http://127.0.0.1:8787")
+        ));
+        for other in [
+            "https://app.example",
+            "http://rg.example",
+            "https://rg.example:8443",
+            "https://rg.example.evil",
+            "null",
+            "",
+        ] {
+            assert!(!same_origin(url, Some(other)), "{other:?}");
+        }
+        assert!(!same_origin("not a url", Some("https://rg.example")));
+    }
 
     #[test]
     fn origins_table() {

@@ -153,6 +153,11 @@ pub fn ticket_issue_key(token: &str) -> String {
     format!("tickets:{hex}")
 }
 
+/// The counter key of one API key's requests, by the key's public id.
+pub fn api_key_rate_key(key_id: &str) -> String {
+    format!("api:{key_id}")
+}
+
 /// The counter key of a username (already normalized: lowercase, valid).
 pub fn user_key(normalized_username: &str) -> String {
     format!("user:{normalized_username}")

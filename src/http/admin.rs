@@ -1,5 +1,6 @@
-//! Admin API: user management for running roomgate in production, and the room
-//! controls (room stats, kick a user, revoke a token or user: `super::revoke`).
+//! Admin API: user management for running roomgate in production, the room controls
+//! (room stats, kick a user, revoke a token or user: `super::revoke`), and the server
+//! API's keys (`super::api_keys`).
 //!
 //! Guarded by `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. When the
 //! `ADMIN_TOKEN` secret is not set, every admin route answers 404, as if it did not
@@ -8,8 +9,10 @@
 use serde::{Deserialize, Serialize};
 use worker::{Env, Method, Request, Response};
 
+use super::api_keys;
 use super::revoke::{self, token_lifetime};
 use crate::auth::grants::{valid_patterns, MAX_PATTERNS};
+use crate::auth::origin::same_origin;
 use crate::auth::password::{check_new_password, PasswordHash, SALT_BYTES};
 use crate::auth::secret::{ct_eq, random_bytes, random_id, MIN_SECRET_BYTES};
 use crate::objects::limiter::client::LoginThrottle;
@@ -30,6 +33,10 @@ const MAX_ADMIN_BODY: usize = 4 * 1024;
 
 /// Routes `/admin/...` (the segments after `admin`).
 pub async fn route(req: Request, env: &Env, rest: &[&str]) -> Result<Response, ApiError> {
+    // For servers and operators: a page of another origin gets nothing, whatever it holds.
+    if !same_origin(&req.inner().url(), req.headers().get("origin")?.as_deref()) {
+        return Err(ApiError::OriginForbidden);
+    }
     authorize(&req, env).await?;
     match (req.method(), rest) {
         (Method::Get, ["users"]) => list(env).await,
@@ -43,6 +50,11 @@ pub async fn route(req: Request, env: &Env, rest: &[&str]) -> Result<Response, A
         (_, ["rooms", _, "kick"]) => Err(ApiError::MethodNotAllowed("POST")),
         (Method::Post, ["revoke"]) => revoke::handle(req, env).await,
         (_, ["revoke"]) => Err(ApiError::MethodNotAllowed("POST")),
+        (Method::Post, ["api-keys"]) => api_keys::create(req, env).await,
+        (Method::Get, ["api-keys"]) => api_keys::list(env).await,
+        (_, ["api-keys"]) => Err(ApiError::MethodNotAllowed("GET, POST")),
+        (Method::Delete, ["api-keys", id]) => api_keys::delete(env, id).await,
+        (_, ["api-keys", _]) => Err(ApiError::MethodNotAllowed("DELETE")),
         _ => Err(ApiError::NotFound("no such admin route".into())),
     }
 }

@@ -5,12 +5,16 @@
 //! - [`tickets`]: `POST /ws-ticket`;
 //! - [`jwks`]: `GET /.well-known/jwks.json`;
 //! - [`page`]: `GET /`, `/app.js`, `/app.css`, the browser chat client;
-//! - [`admin`]: `/admin/...`, users and room controls; [`revoke`]: `POST /admin/revoke`.
+//! - [`admin`]: `/admin/...`, users and room controls; [`revoke`]: `POST /admin/revoke`;
+//!   [`api_keys`]: `/admin/api-keys`;
+//! - [`api`]: `/api/v1/...`, the server API for a team's backend.
 //!
 //! A route reaches a Durable Object only through that object's `client`, and proves who
 //! a client is only through `authn`.
 
 pub mod admin;
+pub mod api;
+pub mod api_keys;
 pub mod gate;
 pub mod jwks;
 pub mod login;

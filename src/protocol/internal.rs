@@ -15,6 +15,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::frames::Member;
 use super::identity::{Identity, Revocation};
 
 /// `POST`: a call, as JSON.
@@ -77,6 +78,62 @@ pub enum RoomCall {
     },
     /// Answers [`RoomStats`].
     Stats,
+    /// A message from the server API: sequenced, stored and broadcast like a client's
+    /// `publish`, as sent by `from`. `data` is its JSON text, checked by the Worker. With
+    /// an `idempotency_key` (already scoped to the API key by the Worker) seen within
+    /// [`IDEMPOTENCY_WINDOW_MS`], nothing is published and the first answer is repeated.
+    /// Answers [`Published`].
+    Publish {
+        room: String,
+        from: Member,
+        data: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        idempotency_key: Option<String>,
+    },
+    /// Answers [`RoomMembers`].
+    Members,
+    /// A page of kept messages, as a `history` frame answers it (`room::history::page`
+    /// checks the fields). Answers [`HistoryPage`].
+    History {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u64>,
+    },
+}
+
+/// How long a room remembers a server publish's `idempotency_key`.
+pub const IDEMPOTENCY_WINDOW_MS: u64 = 5 * 60 * 1000;
+
+/// A server publish, sequenced (or repeated: `duplicate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Published {
+    pub seq: u64,
+    /// The message's `ts` (unix ms), as its frame carries it.
+    pub ts: u64,
+    pub duplicate: bool,
+}
+
+/// Who is in a room: each user with how many sockets they hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomMembers {
+    /// Open sockets.
+    pub connections: usize,
+    /// By user id.
+    pub members: Vec<MemberConnections>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberConnections {
+    pub id: String,
+    pub name: String,
+    pub connections: usize,
+}
+
+/// A page of kept `message` frames, oldest first, exactly as clients received them.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HistoryPage {
+    pub messages: Vec<Box<RawValue>>,
 }
 
 /// How many sockets a kick or a revocation closed.
@@ -293,6 +350,20 @@ mod tests {
                 },
             },
             RoomCall::Stats,
+            RoomCall::Publish {
+                room: "lobby".into(),
+                from: Member {
+                    id: "api:orders".into(),
+                    name: "orders".into(),
+                },
+                data: r#"{"shipped":17}"#.into(),
+                idempotency_key: Some("k".into()),
+            },
+            RoomCall::Members,
+            RoomCall::History {
+                before: Some(9),
+                limit: None,
+            },
         ];
         for call in calls {
             assert_eq!(round_trip(&call), call);

@@ -143,6 +143,21 @@ pub fn members<'a>(connections: impl IntoIterator<Item = &'a Connection>) -> Vec
     out
 }
 
+/// Distinct members with how many of `connections` each holds, in the order of
+/// [`members`].
+pub fn member_connections<'a>(
+    connections: impl IntoIterator<Item = &'a Connection>,
+) -> Vec<(Member, usize)> {
+    let connections: Vec<&Connection> = connections.into_iter().collect();
+    members(connections.iter().copied())
+        .into_iter()
+        .map(|m| {
+            let n = connections.iter().filter(|c| c.user.id == m.id).count();
+            (m, n)
+        })
+        .collect()
+}
+
 /// Whether a room tells its members about each other (`PRESENCE_ROOMS`): `members` in
 /// `welcome`, `join` and `leave`. A silent room sends none of them, which saves a frame
 /// to every other socket per join and per leave.
@@ -377,6 +392,12 @@ pub(crate) mod tests {
         ];
         let ids: Vec<String> = members(&cs).into_iter().map(|m| m.id).collect();
         assert_eq!(ids, ["b", "a"]);
+        let counts: Vec<(String, usize)> = member_connections(&cs)
+            .into_iter()
+            .map(|(m, n)| (m.id, n))
+            .collect();
+        assert_eq!(counts, [("b".to_string(), 2), ("a".to_string(), 1)]);
+        assert!(member_connections(&[]).is_empty());
     }
 
     #[test]

@@ -21,12 +21,18 @@ pub enum ApiError {
     InvalidToken(String),
     /// 401 `unauthorized`: admin route without the right admin token.
     Unauthorized,
+    /// 401 `unauthorized`: server API route without a valid API key.
+    ApiKeyRequired,
+    /// 403 `forbidden`: the API key lacks the scope the route needs.
+    Forbidden(String),
     /// 403 `room_forbidden`: the token's `rooms` claim does not grant this room.
     RoomForbidden,
     /// 403 `origin_forbidden`: a browser `Origin` outside `ALLOWED_ORIGINS`.
     OriginForbidden,
     /// 404 `not_found`.
     NotFound(String),
+    /// 409 `conflict`: the thing to create exists already.
+    Conflict(String),
     /// 405 `method_not_allowed`, with the methods the route accepts.
     MethodNotAllowed(&'static str),
     /// 413 `payload_too_large`, with the limit in bytes.
@@ -66,9 +72,13 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             Self::BadRequest(_) | Self::InvalidRoom => 400,
-            Self::InvalidCredentials | Self::InvalidToken(_) | Self::Unauthorized => 401,
-            Self::RoomForbidden | Self::OriginForbidden => 403,
+            Self::InvalidCredentials
+            | Self::InvalidToken(_)
+            | Self::Unauthorized
+            | Self::ApiKeyRequired => 401,
+            Self::RoomForbidden | Self::OriginForbidden | Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
+            Self::Conflict(_) => 409,
             Self::MethodNotAllowed(_) => 405,
             Self::PayloadTooLarge(_) => 413,
             Self::UnsupportedMediaType => 415,
@@ -89,7 +99,9 @@ impl ApiError {
             Self::InvalidRoom => "invalid_room",
             Self::InvalidCredentials => "invalid_credentials",
             Self::InvalidToken(_) => "invalid_token",
-            Self::Unauthorized => "unauthorized",
+            Self::Unauthorized | Self::ApiKeyRequired => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::Conflict(_) => "conflict",
             Self::RoomForbidden => "room_forbidden",
             Self::OriginForbidden => "origin_forbidden",
             Self::NotFound(_) => "not_found",
@@ -108,9 +120,16 @@ impl ApiError {
         }
     }
 
-    fn message(&self) -> String {
+    pub fn message(&self) -> String {
         match self {
-            Self::BadRequest(m) | Self::InvalidToken(m) | Self::NotFound(m) => m.clone(),
+            Self::BadRequest(m)
+            | Self::InvalidToken(m)
+            | Self::NotFound(m)
+            | Self::Forbidden(m)
+            | Self::Conflict(m) => m.clone(),
+            Self::ApiKeyRequired => {
+                "a valid API key is required (Authorization: Bearer rgk_...)".into()
+            }
             Self::InvalidRoom => {
                 format!("room names must match ^[A-Za-z0-9_.-]{{1,{MAX_ROOM_NAME}}}$")
             }
@@ -119,7 +138,7 @@ impl ApiError {
             Self::MethodNotAllowed(allow) => format!("method not allowed; use {allow}"),
             Self::PayloadTooLarge(max) => format!("request body exceeds {max} bytes"),
             Self::UnsupportedMediaType => "request body must be application/json".into(),
-            Self::RoomForbidden => "the token does not grant this room".into(),
+            Self::RoomForbidden => "the token or API key does not grant this room".into(),
             Self::OriginForbidden => "this origin may not open sockets here".into(),
             Self::UriTooLong(max) => format!("URL longer than {max} bytes"),
             Self::HeaderTooLarge(name) => format!("header {name} is too large"),
@@ -163,6 +182,9 @@ impl ApiError {
             }
             Self::Unauthorized => {
                 let _ = headers.set("www-authenticate", r#"Bearer realm="roomgate-admin""#);
+            }
+            Self::ApiKeyRequired => {
+                let _ = headers.set("www-authenticate", r#"Bearer realm="roomgate-api""#);
             }
             Self::MethodNotAllowed(allow) => {
                 let _ = headers.set("allow", allow);

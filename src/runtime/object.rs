@@ -6,6 +6,7 @@
 //! holding a binding reaches an object, so anything but a 200 from one is a server
 //! fault, never the client's.
 
+use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -32,22 +33,32 @@ fn url(path: &str) -> String {
 /// Sends `call` as JSON to the object's [`CALL_PATH`] and decodes its JSON answer.
 pub async fn call<C: Serialize, A: DeserializeOwned>(stub: &Stub, call: &C) -> Result<A, ApiError> {
     let body = serde_json::to_string(call).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let headers = Headers::new();
-    headers.set("content-type", "application/json")?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(JsValue::from_str(&body)));
-    let req = Request::new_with_init(&url(CALL_PATH), &init)?;
-    let mut res = stub.fetch_with_request(req).await?;
-    if res.status_code() != 200 {
-        let detail = res.text().await.unwrap_or_default();
-        return Err(ApiError::Internal(format!(
-            "object call answered {}: {detail}",
-            res.status_code()
-        )));
-    }
-    Ok(res.json::<A>().await?)
+    let answer = call_text(stub, body).await?;
+    serde_json::from_str(&answer).map_err(|e| ApiError::Internal(format!("object answer: {e}")))
+}
+
+/// The request and its answer's text, shared by every call: boxed, so its state machine
+/// is compiled once rather than into each caller's.
+fn call_text(stub: &Stub, body: String) -> LocalBoxFuture<'_, Result<String, ApiError>> {
+    Box::pin(async move {
+        let headers = Headers::new();
+        headers.set("content-type", "application/json")?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(JsValue::from_str(&body)));
+        let req = Request::new_with_init(&url(CALL_PATH), &init)?;
+        let mut res = stub.fetch_with_request(req).await?;
+        let text = res.text().await;
+        if res.status_code() != 200 {
+            return Err(ApiError::Internal(format!(
+                "object call answered {}: {}",
+                res.status_code(),
+                text.unwrap_or_default()
+            )));
+        }
+        Ok(text?)
+    })
 }
 
 /// On the object's side: the call a request carries (from [`call`]); 404 for any other

@@ -82,3 +82,23 @@ pub async fn rooms_in(env: &Env, lo: i64, hi: i64) -> Result<Vec<String>, ApiErr
         .results::<Row>()?;
     Ok(rows.into_iter().map(|r| r.room).collect())
 }
+
+/// Up to `limit` registered rooms named after `cursor` (all from the first, without
+/// one), in name order.
+pub async fn page_after(
+    env: &Env,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<Vec<String>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        room: String,
+    }
+    let rows = db(env)?
+        .prepare("SELECT room FROM active_rooms WHERE room > ?1 ORDER BY room LIMIT ?2")
+        .bind(&[cursor.unwrap_or("").into(), int(u64::from(limit))])?
+        .all()
+        .await?
+        .results::<Row>()?;
+    Ok(rows.into_iter().map(|r| r.room).collect())
+}

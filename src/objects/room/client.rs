@@ -4,8 +4,10 @@
 use worker::wasm_bindgen::JsValue;
 use worker::Env;
 
+use crate::protocol::frames::Member;
 use crate::protocol::internal::{
-    Closed, Handoff, Push, RoomCall, RoomStats, CONNECT_PATH, HANDOFF_HEADER,
+    Closed, Handoff, HistoryPage, Published, Push, RoomCall, RoomMembers, RoomStats, CONNECT_PATH,
+    HANDOFF_HEADER,
 };
 use crate::runtime::env::ROOMS_BINDING;
 use crate::runtime::error::ApiError;
@@ -42,4 +44,40 @@ pub async fn push(env: &Env, room: &str, push: &Push) -> Result<usize, ApiError>
 /// The figures of `room`.
 pub async fn stats(env: &Env, room: &str) -> Result<RoomStats, ApiError> {
     call(&stub(env, ROOMS_BINDING, room)?, &RoomCall::Stats).await
+}
+
+/// Publishes from the server API into `room` ([`RoomCall::Publish`]).
+pub async fn publish(
+    env: &Env,
+    room: &str,
+    from: Member,
+    data: String,
+    idempotency_key: Option<String>,
+) -> Result<Published, ApiError> {
+    let publish = RoomCall::Publish {
+        room: room.to_owned(),
+        from,
+        data,
+        idempotency_key,
+    };
+    call(&stub(env, ROOMS_BINDING, room)?, &publish).await
+}
+
+/// Who is in `room`, with their socket counts.
+pub async fn members(env: &Env, room: &str) -> Result<RoomMembers, ApiError> {
+    call(&stub(env, ROOMS_BINDING, room)?, &RoomCall::Members).await
+}
+
+/// A page of `room`'s kept messages.
+pub async fn history(
+    env: &Env,
+    room: &str,
+    before: Option<u64>,
+    limit: Option<u64>,
+) -> Result<HistoryPage, ApiError> {
+    call(
+        &stub(env, ROOMS_BINDING, room)?,
+        &RoomCall::History { before, limit },
+    )
+    .await
 }

@@ -1,15 +1,22 @@
 //! The Worker's requests to a room: a socket to accept, or a call ([`RoomCall`]): kick a
-//! user, push a revocation, report the room's figures.
+//! user, push a revocation, report the room's figures, and the server API's publish,
+//! members and history.
 
+use serde_json::value::RawValue;
 use worker::{Method, Request, Response};
 
 use super::instance::RoomInstance;
 use super::roster::Live;
+use super::sockets::broadcast;
 use crate::auth::grants;
 use crate::protocol::close::CloseCode;
-use crate::protocol::internal::{Closed, RoomCall, RoomStats, CONNECT_PATH};
-use crate::room::state;
-use crate::runtime::env::now_secs;
+use crate::protocol::frames::Member;
+use crate::protocol::internal::{
+    Closed, MemberConnections, Published, RoomCall, RoomMembers, RoomStats, CONNECT_PATH,
+    IDEMPOTENCY_WINDOW_MS,
+};
+use crate::room::{history, state};
+use crate::runtime::env::{now_millis, now_secs};
 use crate::runtime::error::ApiError;
 use crate::runtime::http::json;
 use crate::runtime::object::read_call;
@@ -93,6 +100,76 @@ impl RoomInstance {
                     },
                 )
             }
+            RoomCall::Publish {
+                room,
+                from,
+                data,
+                idempotency_key,
+            } => json(200, &self.publish(&room, &from, data, idempotency_key)?),
+            RoomCall::Members => {
+                let live = self.live();
+                let members = state::member_connections(&live.connections)
+                    .into_iter()
+                    .map(|(m, connections)| MemberConnections {
+                        id: m.id,
+                        name: m.name,
+                        connections,
+                    })
+                    .collect();
+                json(
+                    200,
+                    &RoomMembers {
+                        connections: live.sockets.len(),
+                        members,
+                    },
+                )
+            }
+            RoomCall::History { before, limit } => {
+                let page = history::page(before, limit).map_err(ApiError::BadRequest)?;
+                let frame = RawValue::from_string(self.history_page(page)?)
+                    .map_err(|e| ApiError::Internal(format!("history frame: {e}")))?;
+                json(200, &frame)
+            }
         }
+    }
+
+    /// A server publish: sequenced, stored and broadcast like a client's, with nothing
+    /// awaited in between, so it takes its place in the one total order. A repeated
+    /// `idempotency_key` answers the first publish's `seq` and publishes nothing.
+    fn publish(
+        &self,
+        room: &str,
+        from: &Member,
+        data: String,
+        idempotency_key: Option<String>,
+    ) -> Result<Published, ApiError> {
+        let config = self.config()?;
+        if self.tables.name().as_deref() != Some(room) {
+            self.tables.set_name(room)?;
+        }
+        let now = now_millis();
+        let window_start = now.saturating_sub(IDEMPOTENCY_WINDOW_MS);
+        if let Some(key) = &idempotency_key {
+            if let Some((seq, ts)) = self.tables.idempotent(key, window_start)? {
+                return Ok(Published {
+                    seq,
+                    ts,
+                    duplicate: true,
+                });
+            }
+        }
+        let data = RawValue::from_string(data)
+            .map_err(|e| ApiError::BadRequest(format!("data is not JSON: {e}")))?;
+        let message = self.sequence(from, &data, config.history_limit)?;
+        if let Some(key) = &idempotency_key {
+            self.tables
+                .remember_idempotent(key, message.seq, message.ts, window_start)?;
+        }
+        self.with_roster(|r| broadcast(r.sockets(), &message.frame));
+        Ok(Published {
+            seq: message.seq,
+            ts: message.ts,
+            duplicate: false,
+        })
     }
 }

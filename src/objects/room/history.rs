@@ -15,6 +15,13 @@ use crate::room::history::{self, Page};
 use crate::room::state;
 use crate::runtime::env::now_millis;
 
+/// A message that got its `seq` and is stored: its frame, to broadcast.
+pub(super) struct Sequenced {
+    pub frame: String,
+    pub seq: u64,
+    pub ts: u64,
+}
+
 impl RoomInstance {
     /// Gives `data` from `sender` the room's next `seq`, stores it (keeping the last
     /// `limit` messages), and returns the `message` frame to broadcast.
@@ -23,12 +30,13 @@ impl RoomInstance {
         sender: &Member,
         data: &RawValue,
         limit: u64,
-    ) -> worker::Result<String> {
+    ) -> worker::Result<Sequenced> {
         let seq = self.last_seq()? + 1;
-        let frame = state::message(seq, sender, data, now_millis());
+        let ts = now_millis();
+        let frame = state::message(seq, sender, data, ts);
         self.tables.store_message(seq, &frame, limit)?;
         self.seq.set(Some(seq));
-        Ok(frame)
+        Ok(Sequenced { frame, seq, ts })
     }
 
     /// Sends a resuming socket what it missed after `since`: a `gap` for what is no

@@ -162,7 +162,7 @@ impl RoomInstance {
         }
         match state::on_frame(frame, &limits) {
             Decision::Publish(data) => {
-                let frame = self.sequence(&sender, &data, config.history_limit)?;
+                let frame = self.sequence(&sender, &data, config.history_limit)?.frame;
                 // Every live socket, from memory: per-recipient work on the hot path
                 // stays one send. A socket that is closing just fails its send.
                 self.with_roster(|r| broadcast(r.sockets(), &frame));

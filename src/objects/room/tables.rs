@@ -12,7 +12,9 @@
 //! - `room_name`: the room's own name (a Durable Object does not know the name it was
 //!   created from), for the registry and for grant checks on refresh;
 //! - `revoked`: revocations pushed to this room or copied when it registered, checked on
-//!   every new socket.
+//!   every new socket;
+//! - `idempotency`: the `idempotency_key`s of recent server publishes, with the `seq` and
+//!   `ts` each got, for as long as a retry repeats the first answer.
 
 use serde::Deserialize;
 use worker::{SqlStorage, SqlStorageValue};
@@ -41,6 +43,11 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS message (
         seq INTEGER PRIMARY KEY,
         frame TEXT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS idempotency (
+        key TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        ts INTEGER NOT NULL
     )",
 ];
 
@@ -271,6 +278,45 @@ impl RoomTables {
                     .issued_before()
                     .map_or(SqlStorageValue::Null, int),
             ],
+        )?;
+        Ok(())
+    }
+
+    /// The `seq` and `ts` a server publish with `key` got at or after `since` (unix ms).
+    pub(super) fn idempotent(&self, key: &str, since: u64) -> worker::Result<Option<(u64, u64)>> {
+        #[derive(Deserialize)]
+        struct Row {
+            seq: i64,
+            ts: i64,
+        }
+        let rows: Vec<Row> = self
+            .sql
+            .exec(
+                "SELECT seq, ts FROM idempotency WHERE key = ?1 AND ts >= ?2",
+                vec![key.into(), int(since)],
+            )?
+            .to_array()?;
+        Ok(rows
+            .first()
+            .map(|r| (r.seq.max(0) as u64, r.ts.max(0) as u64)))
+    }
+
+    /// Remembers that the server publish with `key` got `seq` at `ts`, and forgets the
+    /// keys older than `expired_before`.
+    pub(super) fn remember_idempotent(
+        &self,
+        key: &str,
+        seq: u64,
+        ts: u64,
+        expired_before: u64,
+    ) -> worker::Result<()> {
+        self.sql.exec(
+            "DELETE FROM idempotency WHERE ts < ?1",
+            vec![int(expired_before)],
+        )?;
+        self.sql.exec(
+            "INSERT OR REPLACE INTO idempotency (key, seq, ts) VALUES (?1, ?2, ?3)",
+            vec![key.into(), int(seq), int(ts)],
         )?;
         Ok(())
     }
