@@ -13,6 +13,7 @@ use crate::auth::grants;
 use crate::protocol::identity::Identity;
 use crate::runtime::env::{config, keyring};
 use crate::runtime::error::ApiError;
+use crate::runtime::remote_keys;
 use crate::runtime::webcrypto::WebCrypto;
 use crate::store::revocations::{self, Freshness};
 
@@ -76,10 +77,26 @@ pub async fn authenticate(
 /// The first step on its own: the identity a credential proves, at `now`.
 pub async fn prove(env: &Env, credential: Credential<'_>, now: u64) -> Result<Identity, Refusal> {
     match credential {
-        Credential::Token(token) => keyring(env)?
-            .verify(token, now, &WebCrypto)
-            .await
-            .map_err(|e| Refusal::Invalid(e.to_string())),
+        Credential::Token(token) => {
+            let ring = keyring(env)?;
+            // An issuer that publishes its keys at a URL: fetch them first if need be.
+            let remote = match ring.remote_need(token) {
+                Some(need) => {
+                    let loopback = config(env)?.allow_loopback_urls;
+                    Some((
+                        need.issuer,
+                        remote_keys::keys_for(&need, loopback, now).await?,
+                    ))
+                }
+                None => None,
+            };
+            let fetched = remote
+                .as_ref()
+                .map(|(issuer, keys)| (*issuer, keys.as_slice()));
+            ring.verify_with(token, now, &WebCrypto, fetched)
+                .await
+                .map_err(|e| Refusal::Invalid(e.to_string()))
+        }
         Credential::Redeemed(identity) => Ok(identity),
     }
 }
@@ -102,10 +119,11 @@ pub async fn admit(
 }
 
 /// The last step on its own, for a room named after the identity was proven: whether
-/// `identity` may enter `room` (its `rooms` claim, or `ROOMS_OPEN_BY_DEFAULT`).
+/// `identity` may enter `room` (`subscribe` under its grants, or under
+/// `ROOMS_OPEN_BY_DEFAULT` for an own token without them).
 pub fn grant(env: &Env, identity: Identity, room: &str) -> Result<Identity, Refusal> {
     let open = config(env)?.rooms_open_by_default;
-    if grants::allows(identity.rooms.as_deref(), room, open) {
+    if grants::enters(identity.rooms.as_ref(), room, open) {
         Ok(identity)
     } else {
         Err(Refusal::Forbidden(identity))

@@ -8,6 +8,7 @@
 
 use crate::auth::grants;
 use crate::auth::password::{DEFAULT_ITERATIONS, MAX_ITERATIONS, MIN_ITERATIONS};
+use crate::auth::remote_keys::check_url;
 use crate::auth::throttle::ThrottlePolicy;
 use crate::auth::token::TokenPolicy;
 use crate::room::rate::RatePolicy;
@@ -43,6 +44,9 @@ pub mod keys {
     pub const TICKETS_PER_MINUTE: &str = "TICKETS_PER_MINUTE";
     pub const REVOKE_PAGE_SIZE: &str = "REVOKE_PAGE_SIZE";
     pub const API_REQUESTS_PER_MINUTE: &str = "API_REQUESTS_PER_MINUTE";
+    pub const ALLOW_LOOPBACK_URLS: &str = "ALLOW_LOOPBACK_URLS";
+    pub const WEBHOOK_URL: &str = "WEBHOOK_URL";
+    pub const WEBHOOK_MESSAGE_ROOMS: &str = "WEBHOOK_MESSAGE_ROOMS";
 }
 
 pub const DEFAULT_ISSUER: &str = "roomgate";
@@ -130,6 +134,20 @@ pub struct Config {
     pub revoke_page_size: u32,
     /// Requests one server API key may make per minute.
     pub api_requests_per_minute: u32,
+    /// URLs roomgate fetches (key sets, webhooks) may be `http` to a loopback host:
+    /// for local development and tests only.
+    pub allow_loopback_urls: bool,
+    /// Where rooms report their events (`room::webhooks`); `None`: nowhere.
+    pub webhook_url: Option<String>,
+    /// Rooms whose messages are reported too (`message.published`); default none.
+    pub webhook_message_rooms: Vec<String>,
+}
+
+impl Config {
+    /// Whether `room`'s messages go to the webhook (`WEBHOOK_MESSAGE_ROOMS`).
+    pub fn webhook_messages_in(&self, room: &str) -> bool {
+        grants::allows(Some(&self.webhook_message_rooms), room, false)
+    }
 }
 
 impl Config {
@@ -196,6 +214,7 @@ impl Config {
             }
         };
 
+        let allow_loopback_urls = flag(keys::ALLOW_LOOPBACK_URLS, false)?;
         Ok(Self {
             tokens: TokenPolicy {
                 issuer: text(keys::JWT_ISSUER, DEFAULT_ISSUER),
@@ -332,6 +351,21 @@ impl Config {
                 1,
                 MAX_API_REQUESTS_PER_MINUTE,
             )? as u32,
+            allow_loopback_urls,
+            webhook_url: get(keys::WEBHOOK_URL)
+                .map(|url| {
+                    check_url(&url, allow_loopback_urls)
+                        .map(|()| url)
+                        .map_err(|reason| ConfigError {
+                            key: keys::WEBHOOK_URL,
+                            reason,
+                        })
+                })
+                .transpose()?,
+            webhook_message_rooms: room_patterns(
+                keys::WEBHOOK_MESSAGE_ROOMS,
+                &text(keys::WEBHOOK_MESSAGE_ROOMS, "[]"),
+            )?,
         })
     }
 }
@@ -412,6 +446,32 @@ mod tests {
         assert_eq!(c.registry_grace_secs, 30);
         assert_eq!(c.tickets_per_minute, 60);
         assert_eq!(c.api_requests_per_minute, 600);
+        assert!(!c.allow_loopback_urls);
+        assert_eq!(c.webhook_url, None);
+        assert!(!c.webhook_messages_in("lobby"));
+        let hooked = from(&[
+            ("WEBHOOK_URL", "https://hooks.example/rg"),
+            ("WEBHOOK_MESSAGE_ROOMS", "orders-*"),
+        ])
+        .unwrap();
+        assert_eq!(
+            hooked.webhook_url.as_deref(),
+            Some("https://hooks.example/rg")
+        );
+        assert!(hooked.webhook_messages_in("orders-7") && !hooked.webhook_messages_in("lobby"));
+        for (url, loopback) in [
+            ("http://hooks.example/rg", "true"),
+            ("http://127.0.0.1:9/h", "false"),
+            ("nonsense", "true"),
+        ] {
+            let e = from(&[("WEBHOOK_URL", url), ("ALLOW_LOOPBACK_URLS", loopback)]).unwrap_err();
+            assert_eq!(e.key, "WEBHOOK_URL", "{url}");
+        }
+        let local = from(&[
+            ("WEBHOOK_URL", "http://127.0.0.1:9/h"),
+            ("ALLOW_LOOPBACK_URLS", "true"),
+        ]);
+        assert!(local.is_ok());
         assert_eq!(c.revoke_page_size, 100);
         assert_eq!(
             from(&[("JWT_ISSUER", "  ")]).unwrap(),

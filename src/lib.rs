@@ -32,6 +32,7 @@ use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
 use worker::worker_sys::web_sys;
 use worker::{event, Env, Method, Request, Response};
 
+use crate::http::cors::{self, Readers};
 use crate::http::page::{self, Asset};
 use crate::http::{admin, api, gate, jwks, login, tickets};
 use crate::runtime::error::ApiError;
@@ -95,11 +96,26 @@ async fn api(req: Request, env: &Env) -> Result<Response, ApiError> {
         (_, [""] | ["app.js"] | ["app.css"]) => Err(ApiError::MethodNotAllowed("GET")),
         (Method::Get, ["healthz"]) => runtime::http::json(200, &json!({"status": "ok"})),
         (_, ["healthz"]) => Err(ApiError::MethodNotAllowed("GET")),
-        (Method::Post, ["login"]) => login::handle(req, env).await,
+        // The routes a browser app on another origin calls (`http::cors`).
+        (Method::Options, ["login"] | ["ws-ticket"]) => {
+            cors::preflight(&req, env, Readers::Listed, "POST")
+        }
+        (Method::Options, [".well-known", "jwks.json"]) => {
+            cors::preflight(&req, env, Readers::Anyone, "GET")
+        }
+        (Method::Post, ["login"]) => {
+            let cors = cors::Answer::for_request(&req, env, Readers::Listed);
+            cors.finish(login::handle(req, env).await)
+        }
         (_, ["login"]) => Err(ApiError::MethodNotAllowed("POST")),
-        (Method::Get, [".well-known", "jwks.json"]) => jwks::handle(env),
+        (Method::Get, [".well-known", "jwks.json"]) => {
+            cors::Answer::for_request(&req, env, Readers::Anyone).finish(jwks::handle(env))
+        }
         (_, [".well-known", "jwks.json"]) => Err(ApiError::MethodNotAllowed("GET")),
-        (Method::Post, ["ws-ticket"]) => tickets::issue(req, env).await,
+        (Method::Post, ["ws-ticket"]) => {
+            let cors = cors::Answer::for_request(&req, env, Readers::Listed);
+            cors.finish(tickets::issue(req, env).await)
+        }
         (_, ["ws-ticket"]) => Err(ApiError::MethodNotAllowed("POST")),
         // The room is everything after `/ws/`, so `/ws/a/b` is the invalid room `a/b`.
         // GET /ws/... never gets here (`route`).

@@ -429,12 +429,22 @@ async fn members_and_active_rooms_are_listed() {
     let (_c2, _) = s.join_welcomed("mem-1", &bob).await;
     let (_c3, _) = s.join_welcomed("mem-1", &bob).await;
     let (_c4, _) = s.join_welcomed("mem-2", &bob).await;
+    // An invisible viewer: a token without `presence` in these rooms.
+    let viewer = roomgate_harness::tokens::mint(
+        roomgate_harness::runtime::JWT_SECRET.as_bytes(),
+        &json!({"alg": "HS256", "typ": "JWT"}),
+        &roomgate_harness::tokens::with(
+            roomgate_harness::tokens::claims("mem-viewer", "V"),
+            json!({"rooms": {"mem-*": ["subscribe"]}}),
+        ),
+    );
+    let (_c5, _) = s.join_welcomed("mem-1", &viewer).await;
 
     let m = api(s, Method::GET, "/rooms/mem-1/members", Some(&key), None).await;
     assert_eq!(m.status, 200, "{}", m.text);
     assert_eq!(
         m.json,
-        json!({"room": "mem-1", "connections": 3, "members": [
+        json!({"room": "mem-1", "connections": 4, "viewers": 1, "members": [
             {"id": "mem-ann", "name": "Ann", "connections": 1},
             {"id": "mem-bob", "name": "Bob", "connections": 2},
         ]})
@@ -442,7 +452,7 @@ async fn members_and_active_rooms_are_listed() {
     let nobody = api(s, Method::GET, "/rooms/mem-none/members", Some(&key), None).await;
     assert_eq!(
         nobody.json,
-        json!({"room": "mem-none", "connections": 0, "members": []})
+        json!({"room": "mem-none", "connections": 0, "viewers": 0, "members": []})
     );
 
     // Every page, one room at a time, through the cursor: only rooms the key covers.
@@ -469,11 +479,11 @@ async fn members_and_active_rooms_are_listed() {
     let find = |name: &str| seen.iter().find(|r| r["room"] == name).cloned();
     assert_eq!(
         find("mem-1"),
-        Some(json!({"room": "mem-1", "connections": 3, "members": 2}))
+        Some(json!({"room": "mem-1", "connections": 4, "members": 2, "viewers": 1}))
     );
     assert_eq!(
         find("mem-2"),
-        Some(json!({"room": "mem-2", "connections": 1, "members": 1}))
+        Some(json!({"room": "mem-2", "connections": 1, "members": 1, "viewers": 0}))
     );
     for (case, query) in [("limit 0", "?limit=0"), ("bad cursor", "?cursor=a%20b")] {
         api(s, Method::GET, &format!("/rooms{query}"), Some(&key), None)

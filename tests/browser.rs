@@ -5,11 +5,12 @@
 //! The browser side is `tests/browser/chat.mjs` (playwright-core driving Debian's
 //! `/usr/bin/chromium`, both installed by `scripts/setup`); this test starts the runtime,
 //! runs it, and checks the JSON summary it prints. Screenshot:
-//! `tests/artifacts/browser-chat.png`.
+//! `tests/artifacts/browser-chat.png`. `tests/browser/cors.mjs`: an app served from another
+//! origin, listed in `ALLOWED_ORIGINS` or not.
 
 use std::process::Command;
 
-use roomgate_harness::runtime::{server, ADMIN_TOKEN, USERS};
+use roomgate_harness::runtime::{server, Server, ADMIN_TOKEN, USERS};
 use serde_json::{json, Value};
 
 #[test]
@@ -115,5 +116,72 @@ fn a_kick_reaches_the_browser_and_the_time_to_onclose_is_printed() {
     eprintln!(
         "kick -> onclose: {} ms; close inside a socket event -> onclose: {} ms",
         summary["kick"]["onclose_ms"], summary["in_event"]["onclose_ms"]
+    );
+}
+
+/// A free loopback port (bound and released; the script binds it again at once).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// CORS in a real browser: a page served from an origin in `ALLOWED_ORIGINS` logs in,
+/// gets a ticket and chats; the same page from an unlisted origin reads the public JWKS
+/// and nothing else, because the browser refuses every other answer.
+#[test]
+fn an_app_on_a_listed_origin_logs_in_and_chats_and_an_unlisted_one_is_refused() {
+    let (listed, unlisted) = (free_port(), free_port());
+    let origin = format!("http://127.0.0.1:{listed}");
+    let s = Server::start(&[("ALLOWED_ORIGINS", origin.as_str())]);
+    let (user, password, _) = USERS[0];
+    let out = Command::new("node")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/browser/cors.mjs"
+        ))
+        .arg(&s.url)
+        .arg(listed.to_string())
+        .arg(unlisted.to_string())
+        .env("ROOMGATE_USER", json!([user, password]).to_string())
+        .output()
+        .expect("run node tests/browser/cors.mjs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary: Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no JSON summary\nstdout: {stdout}\nstderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert!(out.status.success() && summary["ok"] == true, "{summary:#}");
+    assert_eq!(
+        summary["listed"]["steps"],
+        json!([
+            "jwks 200",
+            "login 200",
+            "ticket 200",
+            format!("chat from {origin}")
+        ]),
+        "{summary:#}"
+    );
+    assert_eq!(summary["listed"]["error"], Value::Null, "{summary:#}");
+    // The JWKS is public; the login's answer never reaches the unlisted page.
+    assert_eq!(
+        summary["unlisted"]["steps"],
+        json!(["jwks 200"]),
+        "{summary:#}"
+    );
+    let error = summary["unlisted"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("Failed to fetch"), "{summary:#}");
+    let console = summary["unlisted"]["console_errors"].to_string();
+    assert!(
+        console.contains("CORS"),
+        "the browser names CORS: {summary:#}"
     );
 }

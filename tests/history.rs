@@ -250,7 +250,7 @@ async fn admin_sees_room_stats() {
     );
     assert_eq!(
         stats.json,
-        json!({"connections": 3, "runtime_sockets": 3, "members": 2, "last_seq": 2, "history_kept": 2}),
+        json!({"connections": 3, "runtime_sockets": 3, "members": 2, "viewers": 0, "last_seq": 2, "history_kept": 2, "webhook_backlog": 0, "webhook_dropped": 0}),
         "{}",
         stats.text
     );
@@ -260,7 +260,7 @@ async fn admin_sees_room_stats() {
     empty.json.as_object_mut().unwrap().remove("instance");
     assert_eq!(
         empty.json,
-        json!({"connections": 0, "runtime_sockets": 0, "members": 0, "last_seq": 0, "history_kept": 0})
+        json!({"connections": 0, "runtime_sockets": 0, "members": 0, "viewers": 0, "last_seq": 0, "history_kept": 0, "webhook_backlog": 0, "webhook_dropped": 0})
     );
     s.room_stats(room, None)
         .await

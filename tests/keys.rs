@@ -597,10 +597,18 @@ async fn every_bad_keyring_entry_fails_closed() {
             vec![("TRUSTED_ISSUERS", json!([{"iss": EXT_ISS, "aud": EXT_AUD}]).to_string())],
         ),
         (
-            "a remote JWKS URL (not supported: must not be silently ignored)",
+            "a key URL that is not https",
             vec![(
                 "TRUSTED_ISSUERS",
-                json!([{"iss": EXT_ISS, "aud": EXT_AUD, "jwks_uri": "https://id.fixture.test/jwks.json"}]).to_string(),
+                json!([{"iss": EXT_ISS, "aud": EXT_AUD, "jwks_uri": "http://id.fixture.test/jwks.json"}]).to_string(),
+            )],
+        ),
+        (
+            "both jwks_uri and discovery",
+            vec![(
+                "TRUSTED_ISSUERS",
+                json!([{"iss": EXT_ISS, "aud": EXT_AUD, "jwks_uri": "https://id.fixture.test/jwks.json",
+                        "discovery": "https://id.fixture.test/.well-known/openid-configuration"}]).to_string(),
             )],
         ),
         ("TRUSTED_ISSUERS that is not JSON", vec![("TRUSTED_ISSUERS", "[{iss: nope".into())]),

@@ -23,7 +23,8 @@ use super::token::{
     at, has_crit, map_validation, secs, Audience, IssOnly, IssuedToken, RoomClaims, TokenError,
     TokenPolicy, MAX_TOKEN_BYTES,
 };
-use crate::protocol::identity::Identity;
+use crate::auth::remote_keys::{RemoteKey, RemoteSource};
+use crate::protocol::identity::{Identity, RoomGrants};
 use crate::protocol::names::{has_hidden, MAX_JTI_BYTES, MAX_NAME_BYTES, MAX_SUB_BYTES};
 
 /// The latest time claim (`exp`, `nbf`, `iat`) accepted, unix seconds:
@@ -38,6 +39,19 @@ pub struct Issuer {
     /// Put in front of every `sub` from this issuer to form the user id, so that two
     /// issuers can never mint the same identity (roomgate's own issuer: empty).
     pub sub_prefix: String,
+    /// The grants of a token without a `rooms` claim. `None` (roomgate's own issuer
+    /// only): `ROOMS_OPEN_BY_DEFAULT` decides.
+    pub default_rooms: Option<RoomGrants>,
+    /// Where the issuer publishes its keys, when they are fetched rather than inline.
+    pub remote: Option<RemoteSource>,
+}
+
+/// A token's issuer whose keys are published at a URL, and what the token asks of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteNeed<'a> {
+    pub issuer: usize,
+    pub source: &'a RemoteSource,
+    pub kid: Option<String>,
 }
 
 struct KeyEntry {
@@ -76,6 +90,8 @@ impl Keyring {
             iss: policy.issuer.clone(),
             aud: policy.audience.clone(),
             sub_prefix: String::new(),
+            default_rooms: None,
+            remote: None,
         };
         Self {
             policy,
@@ -129,7 +145,7 @@ impl Keyring {
                 issuer.iss
             )));
         }
-        if keys.is_empty() {
+        if keys.is_empty() && issuer.remote.is_none() {
             return Err(KeyError(format!("issuer {:?} has no keys", issuer.iss)));
         }
         self.issuers.push(issuer);
@@ -140,9 +156,43 @@ impl Keyring {
         Ok(())
     }
 
-    /// How many keys verify (own and external).
+    /// How many configured keys verify (own and external; fetched ones not counted).
     pub fn key_count(&self) -> usize {
         self.keys.len()
+    }
+
+    /// Whether some issuer's keys are fetched from a URL.
+    pub fn has_remote_issuers(&self) -> bool {
+        self.issuers.iter().any(|i| i.remote.is_some())
+    }
+
+    /// The published keys `token` needs, if its key is not configured and its (still
+    /// unverified) `iss` names an issuer whose keys are fetched. `None` for anything
+    /// else, which [`Self::verify`] decides on alone.
+    pub fn remote_need(&self, token: &str) -> Option<RemoteNeed<'_>> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return None;
+        }
+        let untrusted = UntrustedToken::new(token).ok()?;
+        let kid = untrusted.header().key_id.clone();
+        if kid
+            .as_deref()
+            .is_some_and(|kid| self.keys.iter().any(|k| k.kid == kid))
+        {
+            return None;
+        }
+        let iss = untrusted
+            .deserialize_claims_unchecked::<IssOnly>()
+            .ok()?
+            .custom
+            .iss?;
+        let issuer = self.issuers.iter().position(|i| i.iss == iss)?;
+        let source = self.issuers[issuer].remote.as_ref()?;
+        Some(RemoteNeed {
+            issuer,
+            source,
+            kid,
+        })
     }
 
     /// The `kid` roomgate signs with, if it can sign at all.
@@ -165,7 +215,7 @@ impl Keyring {
         sub: &str,
         name: &str,
         jti: &str,
-        rooms: Option<&[String]>,
+        rooms: Option<&RoomGrants>,
         now: u64,
         crypto: &impl Crypto,
     ) -> Result<IssuedToken, TokenError> {
@@ -177,7 +227,7 @@ impl Keyring {
             iss: Some(self.policy.issuer.clone()),
             aud: Some(Audience::One(self.policy.audience.clone())),
             jti: Some(jti.to_owned()),
-            rooms: rooms.map(<[String]>::to_vec),
+            rooms: rooms.cloned(),
         });
         claims.issued_at = Some(at(now));
         claims.not_before = Some(at(now));
@@ -214,13 +264,26 @@ impl Keyring {
     }
 
     /// Chooses the key for a token: by `kid`, or — for a token without one — the only
-    /// key of the issuer its (still unverified) `iss` names.
-    fn key_for(&self, token: &UntrustedToken<'_>) -> Result<&KeyEntry, TokenError> {
-        if let Some(kid) = token.header().key_id.as_deref() {
-            return self
-                .keys
+    /// key of the issuer its (still unverified) `iss` names. `remote`: the published keys
+    /// of one issuer, fetched for this token ([`Self::remote_need`]).
+    fn key_for<'a>(
+        &'a self,
+        token: &UntrustedToken<'_>,
+        remote: Option<(usize, &'a [RemoteKey])>,
+    ) -> Result<(usize, &'a VerifyingKey), TokenError> {
+        let fetched = remote
+            .into_iter()
+            .flat_map(|(issuer, keys)| keys.iter().map(move |(kid, key)| (issuer, kid, key)));
+        let all = || {
+            self.keys
                 .iter()
-                .find(|k| k.kid == kid)
+                .map(|k| (k.issuer, &k.kid, &k.key))
+                .chain(fetched.clone())
+        };
+        if let Some(kid) = token.header().key_id.as_deref() {
+            return all()
+                .find(|(_, k, _)| *k == kid)
+                .map(|(issuer, _, key)| (issuer, key))
                 .ok_or(TokenError::UnknownKey);
         }
         let iss = token
@@ -233,9 +296,9 @@ impl Keyring {
             .iter()
             .position(|i| Some(&i.iss) == iss.as_ref())
             .ok_or(TokenError::WrongIssuer)?;
-        let mut keys = self.keys.iter().filter(|k| k.issuer == issuer);
+        let mut keys = all().filter(|(i, _, _)| *i == issuer);
         match (keys.next(), keys.next()) {
-            (Some(only), None) => Ok(only),
+            (Some((_, _, only)), None) => Ok((issuer, only)),
             _ => Err(TokenError::MissingKeyId),
         }
     }
@@ -250,6 +313,17 @@ impl Keyring {
         now: u64,
         crypto: &impl Crypto,
     ) -> Result<Identity, TokenError> {
+        self.verify_with(token, now, crypto, None).await
+    }
+
+    /// [`Self::verify`], also trusting `remote`: the published keys of one issuer.
+    pub async fn verify_with(
+        &self,
+        token: &str,
+        now: u64,
+        crypto: &impl Crypto,
+        remote: Option<(usize, &[RemoteKey])>,
+    ) -> Result<Identity, TokenError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::Oversized);
         }
@@ -257,14 +331,14 @@ impl Keyring {
         if has_crit(token) {
             return Err(TokenError::CriticalHeader);
         }
-        let entry = self.key_for(&untrusted)?;
-        if untrusted.algorithm() != entry.key.alg() {
+        let (issuer_index, key) = self.key_for(&untrusted, remote)?;
+        if untrusted.algorithm() != key.alg() {
             return Err(TokenError::AlgorithmMismatch {
-                expected: entry.key.alg().to_owned(),
+                expected: key.alg().to_owned(),
                 actual: untrusted.algorithm().to_owned(),
             });
         }
-        let claims = match &entry.key {
+        let claims = match key {
             VerifyingKey::Hs256(k) => {
                 Hs256
                     .validator::<RoomClaims>(k)
@@ -291,7 +365,7 @@ impl Keyring {
         };
         let custom = &claims.custom;
 
-        let issuer = &self.issuers[entry.issuer];
+        let issuer = &self.issuers[issuer_index];
         if custom.iss.as_deref() != Some(issuer.iss.as_str()) {
             return Err(TokenError::WrongIssuer);
         }
@@ -342,14 +416,14 @@ impl Keyring {
             return Err(TokenError::InvalidClaim("name"));
         }
         let sub = format!("{}{sub}", issuer.sub_prefix);
+        // `api:` names the server API's keys as senders: no user may pass for one.
+        if sub.starts_with(API_SENDER_PREFIX) {
+            return Err(TokenError::InvalidClaim("sub"));
+        }
         if custom.jti.as_ref().is_some_and(|j| j.len() > MAX_JTI_BYTES) {
             return Err(TokenError::InvalidClaim("jti"));
         }
-        if custom
-            .rooms
-            .as_ref()
-            .is_some_and(|r| !grants::valid_patterns(r))
-        {
+        if custom.rooms.as_ref().is_some_and(|r| !grants::valid(r)) {
             return Err(TokenError::InvalidClaim("rooms"));
         }
         Ok(Identity {
@@ -358,10 +432,17 @@ impl Keyring {
             exp,
             iat,
             jti: custom.jti.clone(),
-            rooms: custom.rooms.clone(),
+            rooms: custom
+                .rooms
+                .clone()
+                .or_else(|| issuer.default_rooms.clone()),
         })
     }
 }
+
+/// The user-id prefix of messages the server API publishes (`from.id` is
+/// `api:<key name>`), which no token's user id may have.
+pub const API_SENDER_PREFIX: &str = "api:";
 
 #[cfg(test)]
 mod tests;

@@ -14,6 +14,7 @@ pub mod keyring;
 pub mod keys;
 pub mod origin;
 pub mod password;
+pub mod remote_keys;
 pub mod revocation;
 pub mod secret;
 #[cfg(test)]

@@ -15,6 +15,8 @@ use chrono::{DateTime, Utc};
 use jwt_compact::{Claim, ValidationError};
 use serde::{Deserialize, Serialize};
 
+use crate::protocol::identity::RoomGrants;
+
 pub use super::keys::KeyError;
 
 /// Longest token parsed. Anything longer is refused unread.
@@ -128,7 +130,7 @@ pub(crate) struct RoomClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) jti: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) rooms: Option<Vec<String>>,
+    pub(crate) rooms: Option<RoomGrants>,
 }
 
 /// Just `iss`, read unverified to choose the key of a token without `kid`.

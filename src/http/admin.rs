@@ -11,13 +11,13 @@ use worker::{Env, Method, Request, Response};
 
 use super::api_keys;
 use super::revoke::{self, token_lifetime};
-use crate::auth::grants::{valid_patterns, MAX_PATTERNS};
+use crate::auth::grants::{self, MAX_PATTERNS};
 use crate::auth::origin::same_origin;
 use crate::auth::password::{check_new_password, PasswordHash, SALT_BYTES};
 use crate::auth::secret::{ct_eq, random_bytes, random_id, MIN_SECRET_BYTES};
 use crate::objects::limiter::client::LoginThrottle;
 use crate::objects::room::client as room_client;
-use crate::protocol::identity::{Revocation, Target};
+use crate::protocol::identity::{Revocation, RoomGrants, Target};
 use crate::protocol::internal::Push;
 use crate::protocol::names::{
     is_valid_room_name, normalize_username, valid_display_name, MAX_DISPLAY_NAME, MAX_USERNAME,
@@ -97,16 +97,15 @@ struct PutUser {
     password: Option<String>,
     #[serde(default)]
     name: Option<String>,
-    /// Absent: unchanged (none on create); `null`: no `rooms` claim; an array: grants.
+    /// Absent: unchanged (none on create); `null`: no `rooms` claim; an array or an
+    /// object of capabilities: grants.
     #[serde(default, deserialize_with = "present")]
-    rooms: Option<Option<Vec<String>>>,
+    rooms: Option<Option<RoomGrants>>,
 }
 
 /// `Some(value)` whenever the key is present, so `null` can be told from absent.
-fn present<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<Vec<String>>>, D::Error> {
-    Option::<Vec<String>>::deserialize(d).map(Some)
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<RoomGrants>>, D::Error> {
+    Option::<RoomGrants>::deserialize(d).map(Some)
 }
 
 #[derive(Serialize)]
@@ -125,10 +124,10 @@ async fn put_user(mut req: Request, env: &Env, raw: &str) -> Result<Response, Ap
             )));
         }
     }
-    if let Some(Some(patterns)) = &body.rooms {
-        if !valid_patterns(patterns) {
+    if let Some(Some(grants)) = &body.rooms {
+        if !grants::valid(grants) {
             return Err(ApiError::BadRequest(format!(
-                "rooms must be at most {MAX_PATTERNS} room names or prefixes ending in *"
+                "rooms must be at most {MAX_PATTERNS} room names or prefixes ending in *, as an array or an object of capabilities"
             )));
         }
     }

@@ -325,6 +325,7 @@ async fn members(env: &Env, room: &str) -> Result<Response, ApiError> {
     struct Members<'a> {
         room: &'a str,
         connections: usize,
+        viewers: usize,
         members: Vec<MemberConnections>,
     }
     let found = room_client::members(env, room).await?;
@@ -333,6 +334,7 @@ async fn members(env: &Env, room: &str) -> Result<Response, ApiError> {
         &Members {
             room,
             connections: found.connections,
+            viewers: found.viewers,
             members: found.members,
         },
     )
@@ -348,6 +350,7 @@ async fn list_rooms(req: &Request, env: &Env, key: &ApiKey) -> Result<Response, 
         room: String,
         connections: usize,
         members: usize,
+        viewers: usize,
     }
     #[derive(Serialize)]
     struct Rooms {
@@ -384,6 +387,7 @@ async fn list_rooms(req: &Request, env: &Env, key: &ApiKey) -> Result<Response, 
             room,
             connections: stats.connections,
             members: stats.members,
+            viewers: stats.viewers,
         });
     }
     json(200, &Rooms { rooms, next_cursor })

@@ -11,6 +11,7 @@
 use worker::wasm_bindgen::JsValue;
 use worker::{Env, Request};
 
+use crate::auth::grants;
 use crate::auth::origin::origin_allowed;
 use crate::auth::ticket::{well_formed, TicketError};
 use crate::auth::token::MAX_TOKEN_BYTES;
@@ -91,11 +92,13 @@ pub async fn connect(req: Request, env: &Env, room: &str) -> Result<JsValue, Api
         }
     };
     let identity = authenticate(env, credential, Some(room), Freshness::Snapshot, now).await?;
+    let rights = grants::rights(identity.rooms.as_ref(), room, config.rooms_open_by_default);
     let handoff = Handoff {
         room: room.to_owned(),
         identity,
         protocol: protocol.map(str::to_owned),
         since,
+        rights,
     };
     room::connect(env, &handoff)
 }

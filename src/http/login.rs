@@ -107,7 +107,7 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
             &user.id,
             &user.name,
             &random_id(),
-            grants.as_ref().map(|g| g.0.as_slice()),
+            grants.as_ref().map(|g| &g.0),
             now_secs(),
             &WebCrypto,
         )

@@ -4,6 +4,7 @@
 //! - [`login`]: `POST /login`;
 //! - [`tickets`]: `POST /ws-ticket`;
 //! - [`jwks`]: `GET /.well-known/jwks.json`;
+//! - [`cors`]: cross-origin access to `/login`, `/ws-ticket` and the JWKS;
 //! - [`page`]: `GET /`, `/app.js`, `/app.css`, the browser chat client;
 //! - [`admin`]: `/admin/...`, users and room controls; [`revoke`]: `POST /admin/revoke`;
 //!   [`api_keys`]: `/admin/api-keys`;
@@ -15,6 +16,7 @@
 pub mod admin;
 pub mod api;
 pub mod api_keys;
+pub mod cors;
 pub mod gate;
 pub mod jwks;
 pub mod login;

@@ -116,6 +116,10 @@ pub mod error_code {
     pub const REFRESH_MISMATCH: &str = "refresh_mismatch";
     /// The frame was dropped by the socket's rate limit (`room::rate`).
     pub const RATE_LIMITED: &str = "rate_limited";
+    /// The socket's rights in the room do not include what the frame asked for.
+    pub const FORBIDDEN: &str = "forbidden";
+    /// A `refresh` token's issuer's published keys cannot be fetched now.
+    pub const ISSUER_UNAVAILABLE: &str = "issuer_unavailable";
 }
 
 /// How deep a `publish`'s `data` may nest (arrays and objects). The frame itself is one

@@ -5,6 +5,8 @@
 //! revocation push), so they are defined here, below everything that produces or reads
 //! them.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// The verified identity behind a socket: what the gate hands the room, and what the room
@@ -23,9 +25,104 @@ pub struct Identity {
     /// Token id, when the token carried one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
-    /// Room grants (`rooms` claim), when the token carried them.
+    /// Room grants: the `rooms` claim, or for an external issuer's token without one the
+    /// issuer's `default_rooms` (`None`: an own token without the claim, governed by
+    /// `ROOMS_OPEN_BY_DEFAULT`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rooms: Option<Vec<String>>,
+    pub rooms: Option<RoomGrants>,
+}
+
+/// The `rooms` claim (and a user's stored grants): room patterns (exact names, or
+/// prefixes ending in `*`), as a list with full rights in every room it matches, or as an
+/// object mapping each pattern to its capabilities. In a room, the rights are the union
+/// of every matching entry's (`auth::grants::rights`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RoomGrants {
+    /// `["lobby", "team-7.*"]`.
+    Full(Vec<String>),
+    /// `{"lobby": ["subscribe", "publish", "presence"], "dash.*": ["subscribe"]}`.
+    Scoped(BTreeMap<String, Vec<Capability>>),
+}
+
+impl RoomGrants {
+    /// The patterns, whatever the form.
+    pub fn patterns(&self) -> Vec<&str> {
+        match self {
+            Self::Full(list) => list.iter().map(String::as_str).collect(),
+            Self::Scoped(map) => map.keys().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// One right in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    /// Enter the room: receive its messages, resume with `since`. Without it the gate
+    /// refuses the room (403 `room_forbidden`).
+    Subscribe,
+    /// Send `publish` frames.
+    Publish,
+    /// Appear in `members`, `join` and `leave`, and receive them.
+    Presence,
+    /// Page back with `history` frames.
+    History,
+}
+
+impl Capability {
+    pub const ALL: [Capability; 4] = [
+        Capability::Subscribe,
+        Capability::Publish,
+        Capability::Presence,
+        Capability::History,
+    ];
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// A set of capabilities: what one socket may do in its room. Kept as a bit set in the
+/// handoff and the socket's attachment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Rights(u8);
+
+impl Rights {
+    pub const NONE: Rights = Rights(0);
+    pub const ALL: Rights = Rights(0b1111);
+
+    pub fn of(capabilities: &[Capability]) -> Self {
+        Rights(capabilities.iter().fold(0, |bits, c| bits | c.bit()))
+    }
+
+    pub fn has(self, capability: Capability) -> bool {
+        self.0 & capability.bit() != 0
+    }
+
+    pub fn union(self, other: Rights) -> Self {
+        Rights(self.0 | other.0)
+    }
+
+    pub fn without(self, capability: Capability) -> Self {
+        Rights(self.0 & !capability.bit())
+    }
+
+    /// The capabilities in the set, in [`Capability::ALL`]'s order.
+    pub fn capabilities(self) -> Vec<Capability> {
+        Capability::ALL
+            .into_iter()
+            .filter(|c| self.has(*c))
+            .collect()
+    }
+}
+
+impl Default for Rights {
+    /// What a socket accepted before rights existed had: everything.
+    fn default() -> Self {
+        Rights::ALL
+    }
 }
 
 /// What a revocation refuses.
@@ -157,6 +254,63 @@ mod tests {
                 "{rev:?} {sub} {jti:?} @{now}"
             );
         }
+    }
+
+    #[test]
+    fn grants_take_either_form_and_refuse_unknown_capabilities() {
+        let full: RoomGrants = serde_json::from_str(r#"["lobby","team-*"]"#).unwrap();
+        assert_eq!(
+            full,
+            RoomGrants::Full(vec!["lobby".into(), "team-*".into()])
+        );
+        let scoped: RoomGrants =
+            serde_json::from_str(r#"{"lobby":["subscribe","publish"],"dash.*":[]}"#).unwrap();
+        let RoomGrants::Scoped(map) = &scoped else {
+            panic!("{scoped:?}")
+        };
+        assert_eq!(map["lobby"], [Capability::Subscribe, Capability::Publish]);
+        assert_eq!(scoped.patterns(), ["dash.*", "lobby"]);
+        for bad in [
+            r#"{"lobby":["admin"]}"#,
+            r#"{"lobby":"subscribe"}"#,
+            "5",
+            r#"[1]"#,
+        ] {
+            assert!(serde_json::from_str::<RoomGrants>(bad).is_err(), "{bad}");
+        }
+        // Round trips keep the form.
+        for g in [full, scoped] {
+            let text = serde_json::to_string(&g).unwrap();
+            assert_eq!(serde_json::from_str::<RoomGrants>(&text).unwrap(), g);
+        }
+    }
+
+    #[test]
+    fn rights_are_a_set() {
+        let r = Rights::of(&[Capability::Subscribe, Capability::History]);
+        assert!(r.has(Capability::Subscribe) && r.has(Capability::History));
+        assert!(!r.has(Capability::Publish) && !r.has(Capability::Presence));
+        assert_eq!(
+            r.capabilities(),
+            [Capability::Subscribe, Capability::History]
+        );
+        assert_eq!(
+            r.union(Rights::of(&[Capability::Publish])).capabilities(),
+            [
+                Capability::Subscribe,
+                Capability::Publish,
+                Capability::History
+            ]
+        );
+        assert_eq!(Rights::of(&Capability::ALL), Rights::ALL);
+        assert_eq!(
+            r.without(Capability::History).capabilities(),
+            [Capability::Subscribe]
+        );
+        assert_eq!(r.without(Capability::Publish), r);
+        assert_eq!(Rights::default(), Rights::ALL);
+        assert!(Rights::NONE.capabilities().is_empty());
+        assert_eq!(serde_json::to_string(&r).unwrap(), "9");
     }
 
     #[test]

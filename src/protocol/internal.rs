@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::frames::Member;
-use super::identity::{Identity, Revocation};
+#[cfg(test)]
+use super::identity::Capability;
+use super::identity::{Identity, Revocation, Rights, RoomGrants};
 
 /// `POST`: a call, as JSON.
 pub const CALL_PATH: &str = "/call";
@@ -41,6 +43,9 @@ pub struct Handoff {
     /// `?since=<seq>`: the client resumes and is replayed every kept message after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<u64>,
+    /// The socket's rights in the room (`auth::grants::rights`), `subscribe` among them.
+    #[serde(default)]
+    pub rights: Rights,
 }
 
 impl Handoff {
@@ -73,7 +78,7 @@ pub enum RoomCall {
     Regrant {
         room: String,
         user_id: String,
-        rooms: Option<Vec<String>>,
+        rooms: Option<RoomGrants>,
         revocation: Revocation,
     },
     /// Answers [`RoomStats`].
@@ -119,6 +124,8 @@ pub struct Published {
 pub struct RoomMembers {
     /// Open sockets.
     pub connections: usize,
+    /// Open sockets without the `presence` right (not in `members`).
+    pub viewers: usize,
     /// By user id.
     pub members: Vec<MemberConnections>,
 }
@@ -151,8 +158,11 @@ pub struct RoomStats {
     /// closing and whose client has not answered yet. A socket whose client closed (or
     /// dropped) it is no longer listed.
     pub runtime_sockets: usize,
-    /// Distinct users among them.
+    /// Distinct users among them, invisible viewers left out.
     pub members: usize,
+    /// Open sockets without the `presence` right: invisible viewers.
+    #[serde(default)]
+    pub viewers: usize,
     /// The latest `seq` (0: no message yet).
     pub last_seq: u64,
     /// Messages kept for resume and `history`.
@@ -160,6 +170,12 @@ pub struct RoomStats {
     /// Id of the in-memory instance that answered; a new one after every eviction
     /// (diagnostics: shows hibernation at work).
     pub instance: String,
+    /// Webhook events waiting for the receiver.
+    #[serde(default)]
+    pub webhook_backlog: u64,
+    /// Webhook events dropped: the backlog was full, or a day passed undelivered.
+    #[serde(default)]
+    pub webhook_dropped: u64,
 }
 
 /// What a push delivers to every room with live sockets.
@@ -171,7 +187,7 @@ pub enum Push {
     /// A change of one user's room grants ([`RoomCall::Regrant`]).
     Regrant {
         user_id: String,
-        rooms: Option<Vec<String>>,
+        rooms: Option<RoomGrants>,
         revocation: Revocation,
     },
 }
@@ -313,10 +329,11 @@ mod tests {
                 exp: 1_900_000_000,
                 iat: 1_800_000_000,
                 jti: Some("j".into()),
-                rooms: Some(vec!["lobby".into()]),
+                rooms: Some(RoomGrants::Full(vec!["lobby".into()])),
             },
             protocol: Some("roomgate.v1".into()),
             since: Some(u64::MAX),
+            rights: Rights::of(&[Capability::Subscribe]),
         };
         let encoded = h.encode();
         assert!(encoded

@@ -111,6 +111,16 @@ pub fn refresh_too_soon() -> String {
     .to_json()
 }
 
+/// The answer to a `refresh` whose token's issuer publishes its keys at a URL that
+/// cannot be reached now: nothing changes; the client may try again.
+pub fn issuer_unavailable() -> String {
+    ServerFrame::Error {
+        code: error_code::ISSUER_UNAVAILABLE,
+        message: "the token's issuer's keys cannot be fetched right now; try again soon",
+    }
+    .to_json()
+}
+
 /// What a `refresh` leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refresh {

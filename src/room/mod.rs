@@ -9,13 +9,15 @@
 //! - [`expiry`]: the same for token lifetimes on live sockets (alarm, warning, refresh);
 //! - [`history`]: the kept messages: trimming, replay on resume (`gap`), `history` pages;
 //! - [`rate`]: the per-connection frame rate limit (token bucket);
-//! - [`registration`]: the room's entry in the registry of active rooms.
+//! - [`registration`]: the room's entry in the registry of active rooms;
+//! - [`webhooks`]: the events a room reports to the team's backend, signed.
 
 pub mod expiry;
 pub mod history;
 pub mod rate;
 pub mod registration;
 pub mod state;
+pub mod webhooks;
 
 #[cfg(test)]
 mod props;

@@ -4,7 +4,9 @@
 //! - `seq` rises by exactly 1 per published message;
 //! - every socket receives every message published while it is open, once, in order;
 //! - a socket's view of the members (its `welcome`, then `join` and `leave`) is the set
-//!   of users with open sockets;
+//!   of users with open visible sockets (with the `presence` right), and a socket
+//!   without that right is told about nobody;
+//! - a socket without the `publish` right publishes nothing;
 //! - whatever the core tells to close or warn is an open socket it was shown, and no
 //!   socket outlives its token past an alarm.
 //!
@@ -20,27 +22,39 @@ use super::expiry::{self, ExpiryPolicy, Refresh};
 use super::rate::RatePolicy;
 use super::state::{self, Connection, Decision, Incoming, Presence, RoomLimits};
 use crate::protocol::frames::Member;
-use crate::protocol::identity::{Identity, Revocation, Target};
+use crate::protocol::identity::{Capability, Identity, Revocation, Rights, Target};
 use crate::protocol::props::config;
 
 #[derive(Debug, Clone)]
 enum Event {
-    Join { user: u8, lifetime: u16 },
+    Join {
+        user: u8,
+        lifetime: u16,
+        visible: bool,
+        publishes: bool,
+    },
     Leave(usize),
     Publish(usize),
-    Refresh { pick: usize, other_user: bool },
+    Refresh {
+        pick: usize,
+        other_user: bool,
+        keeps_presence: bool,
+    },
     Kick(u8),
     Revoke(u8),
-    Alarm { seconds: u16 },
+    Alarm {
+        seconds: u16,
+    },
 }
 
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
-        3 => (0u8..4, 1u16..400).prop_map(|(user, lifetime)| Event::Join { user, lifetime }),
+        3 => (0u8..4, 1u16..400, prop::bool::weighted(0.8), prop::bool::weighted(0.8))
+            .prop_map(|(user, lifetime, visible, publishes)| Event::Join { user, lifetime, visible, publishes }),
         2 => any::<usize>().prop_map(Event::Leave),
         4 => any::<usize>().prop_map(Event::Publish),
-        1 => (any::<usize>(), any::<bool>())
-            .prop_map(|(pick, other_user)| Event::Refresh { pick, other_user }),
+        1 => (any::<usize>(), any::<bool>(), prop::bool::weighted(0.7))
+            .prop_map(|(pick, other_user, keeps_presence)| Event::Refresh { pick, other_user, keeps_presence }),
         1 => (0u8..4).prop_map(Event::Kick),
         1 => (0u8..4).prop_map(Event::Revoke),
         1 => (1u16..200).prop_map(|seconds| Event::Alarm { seconds }),
@@ -136,7 +150,8 @@ impl Room {
         let gone = self.sockets[i].conn.clone();
         let (at, conns) = self.live();
         if let Some(frame) = state::leave(&gone, &conns, self.presence) {
-            for j in at {
+            for p in state::presence_recipients(&conns) {
+                let j = at[p];
                 self.deliver(j, &frame);
             }
         }
@@ -144,7 +159,19 @@ impl Room {
 
     fn apply(&mut self, event: &Event) {
         match *event {
-            Event::Join { user: u, lifetime } => {
+            Event::Join {
+                user: u,
+                lifetime,
+                visible,
+                publishes,
+            } => {
+                let mut rights = Rights::ALL;
+                if !visible {
+                    rights = rights.without(Capability::Presence);
+                }
+                if !publishes {
+                    rights = rights.without(Capability::Publish);
+                }
                 let (at, conns) = self.live();
                 self.next_conn += 1;
                 let conn = Connection {
@@ -160,6 +187,7 @@ impl Room {
                     departed: false,
                     warned: false,
                     rate: None,
+                    rights,
                 };
                 let joined = state::join("props", &conn, &conns, self.seq, self.presence);
                 self.sockets.push(Socket {
@@ -172,8 +200,8 @@ impl Room {
                 let new = self.sockets.len() - 1;
                 self.deliver(new, &joined.welcome);
                 if let Some(frame) = joined.announce {
-                    for j in at {
-                        self.deliver(j, &frame);
+                    for p in state::presence_recipients(&conns) {
+                        self.deliver(at[p], &frame);
                     }
                 }
             }
@@ -185,10 +213,20 @@ impl Room {
             Event::Publish(n) => {
                 let Some(i) = self.pick(n) else { return };
                 let text = format!(r#"{{"type":"publish","data":{{"n":{}}}}}"#, self.seq);
-                let Decision::Publish(data) = state::on_frame(Incoming::Text(&text), &LIMITS)
-                else {
-                    panic!("a publish frame is not a publish");
+                let rights = self.sockets[i].conn.rights;
+                let decision =
+                    state::permitted(state::on_frame(Incoming::Text(&text), &LIMITS), rights);
+                let data = match decision {
+                    Decision::Publish(data) => data,
+                    Decision::Reply(reply) => {
+                        assert!(!rights.has(Capability::Publish), "a publisher was refused");
+                        assert!(reply.contains(r#""code":"forbidden""#), "{reply}");
+                        self.deliver(i, &reply);
+                        return;
+                    }
+                    other => panic!("a publish frame is {other:?}"),
                 };
+                assert!(rights.has(Capability::Publish), "a viewer published");
                 self.seq += 1;
                 let sender = self.sockets[i].conn.user.clone();
                 let frame = state::message(self.seq, &sender, &data, self.now_ms);
@@ -198,7 +236,11 @@ impl Room {
                     self.deliver(j, &frame);
                 }
             }
-            Event::Refresh { pick, other_user } => {
+            Event::Refresh {
+                pick,
+                other_user,
+                keeps_presence,
+            } => {
                 let Some(i) = self.pick(pick) else { return };
                 let conn = self.sockets[i].conn.clone();
                 let sub = if other_user {
@@ -217,8 +259,32 @@ impl Room {
                 match expiry::refresh(&conn, Ok(&identity), false) {
                     Refresh::Accepted { conn: new, reply } => {
                         assert!(!other_user, "another user's token was accepted");
-                        assert_eq!((new.user.clone(), new.joined), (conn.user, conn.joined));
-                        self.sockets[i].conn = new;
+                        assert_eq!(
+                            (new.user.clone(), new.joined),
+                            (conn.user.clone(), conn.joined)
+                        );
+                        // The new token's rights, as the object applies them.
+                        let offered = if keeps_presence {
+                            Rights::ALL
+                        } else {
+                            Rights::ALL.without(Capability::Presence)
+                        };
+                        let rights = state::changed_rights(conn.rights, offered);
+                        assert!(
+                            conn.present() || !rights.has(Capability::Presence),
+                            "presence gained in place"
+                        );
+                        self.sockets[i].conn = Connection { rights, ..new };
+                        if conn.present() && !self.sockets[i].conn.present() {
+                            // It vanishes for the others, and is told no more.
+                            self.sockets[i].members.clear();
+                            let (at, conns) = self.live();
+                            if let Some(frame) = state::leave(&conn, &conns, self.presence) {
+                                for p in state::presence_recipients(&conns) {
+                                    self.deliver(at[p], &frame);
+                                }
+                            }
+                        }
                         self.deliver(i, &reply);
                     }
                     Refresh::Rejected { reply } => {
@@ -275,14 +341,20 @@ impl Room {
         let present: BTreeSet<String> = self
             .sockets
             .iter()
-            .filter(|s| s.open)
+            .filter(|s| s.open && s.conn.present())
             .map(|s| s.conn.user.id.clone())
             .collect();
         for s in &self.sockets {
             // Everything published while the socket was open, once, in order.
             assert_eq!(s.seqs, s.expected, "{}", s.conn.conn_id);
-            if s.open && self.presence == Presence::Announced {
+            if s.open && self.presence == Presence::Announced && s.conn.present() {
                 assert_eq!(s.members, present, "{}'s members", s.conn.conn_id);
+            }
+            if !s.conn.present() {
+                assert!(
+                    s.members.is_empty(),
+                    "an invisible viewer was told of members"
+                );
             }
             if self.presence == Presence::Silent {
                 assert!(s.members.is_empty(), "a silent room announced someone");

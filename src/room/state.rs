@@ -21,7 +21,7 @@ use crate::protocol::close::CloseCode;
 use crate::protocol::frames::{
     error_code, parse_client_frame, ClientFrame, FrameError, Member, ServerFrame,
 };
-use crate::protocol::identity::{Revocation, TokenFacts};
+use crate::protocol::identity::{Capability, Revocation, Rights, TokenFacts};
 
 /// One accepted socket's identity, stored as its WebSocket attachment. Claims only: the
 /// raw token is never kept. Kept small: the platform caps an attachment at 2,048 bytes,
@@ -55,6 +55,21 @@ pub struct Connection {
     /// full bucket). In the attachment so that it survives hibernation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<Bucket>,
+    /// What the socket may do here (its token's capabilities in this room); absent in
+    /// the attachment when it may do everything.
+    #[serde(default, skip_serializing_if = "is_all")]
+    pub rights: Rights,
+}
+
+fn is_all(rights: &Rights) -> bool {
+    *rights == Rights::ALL
+}
+
+impl Connection {
+    /// Whether this socket appears in `members`, `join` and `leave`, and receives them.
+    pub fn present(&self) -> bool {
+        self.rights.has(Capability::Presence)
+    }
 }
 
 /// Limits a room enforces on every frame.
@@ -78,7 +93,8 @@ pub struct RoomLimits {
 pub struct Joined {
     /// `welcome`, to the new connection only.
     pub welcome: String,
-    /// `join`, to everyone else — only when this is the user's first connection.
+    /// `join`, to every other connection that sees presence ([`Connection::present`]) —
+    /// only when this is the user's first visible connection.
     pub announce: Option<String>,
 }
 
@@ -130,9 +146,11 @@ pub fn next_joined(live: &[Connection]) -> u64 {
     live.iter().map(|c| c.joined).max().unwrap_or(0) + 1
 }
 
-/// Distinct members, in the order of their earliest connection (by `joined`).
+/// Distinct members, in the order of their earliest connection (by `joined`). Only
+/// connections with the `presence` right count: a socket without it is an invisible
+/// viewer.
 pub fn members<'a>(connections: impl IntoIterator<Item = &'a Connection>) -> Vec<Member> {
-    let mut sorted: Vec<&Connection> = connections.into_iter().collect();
+    let mut sorted: Vec<&Connection> = connections.into_iter().filter(|c| c.present()).collect();
     sorted.sort_by_key(|c| c.joined);
     let mut out: Vec<Member> = Vec::new();
     for c in sorted {
@@ -143,19 +161,39 @@ pub fn members<'a>(connections: impl IntoIterator<Item = &'a Connection>) -> Vec
     out
 }
 
-/// Distinct members with how many of `connections` each holds, in the order of
-/// [`members`].
+/// Distinct members with how many of their visible connections are open, in the order
+/// of [`members`].
 pub fn member_connections<'a>(
     connections: impl IntoIterator<Item = &'a Connection>,
 ) -> Vec<(Member, usize)> {
-    let connections: Vec<&Connection> = connections.into_iter().collect();
-    members(connections.iter().copied())
+    let visible: Vec<&Connection> = connections.into_iter().filter(|c| c.present()).collect();
+    members(visible.iter().copied())
         .into_iter()
         .map(|m| {
-            let n = connections.iter().filter(|c| c.user.id == m.id).count();
+            let n = visible.iter().filter(|c| c.user.id == m.id).count();
             (m, n)
         })
         .collect()
+}
+
+/// How many of `connections` are invisible viewers (no `presence` right).
+pub fn viewers(connections: &[Connection]) -> usize {
+    connections.iter().filter(|c| !c.present()).count()
+}
+
+/// Whether `conn` is its user's only visible connection among `conn` and `others`: its
+/// arrival makes the user a member (and its departure makes them leave). False for an
+/// invisible connection.
+pub fn first_visible(conn: &Connection, others: &[Connection]) -> bool {
+    conn.present()
+        && !others
+            .iter()
+            .any(|c| c.present() && c.user.id == conn.user.id && c.conn_id != conn.conn_id)
+}
+
+/// The positions of the connections that receive presence frames.
+pub fn presence_recipients(connections: &[Connection]) -> Vec<usize> {
+    positions(connections, Connection::present)
 }
 
 /// Whether a room tells its members about each other (`PRESENCE_ROOMS`): `members` in
@@ -176,7 +214,8 @@ pub fn join(
     last_seq: u64,
     presence: Presence,
 ) -> Joined {
-    let announced = presence == Presence::Announced;
+    // A viewer without `presence` neither sees the members nor is announced.
+    let announced = presence == Presence::Announced && new.present();
     let everyone = announced.then(|| members(others.iter().chain(std::iter::once(new))));
     let welcome = ServerFrame::Welcome {
         room,
@@ -186,18 +225,60 @@ pub fn join(
         last_seq,
     }
     .to_json();
-    let first_of_user = !others.iter().any(|c| c.user.id == new.user.id);
+    let first_of_user = !others
+        .iter()
+        .any(|c| c.present() && c.user.id == new.user.id);
     let announce =
         (announced && first_of_user).then(|| ServerFrame::Join { user: &new.user }.to_json());
     Joined { welcome, announce }
 }
 
-/// A connection went away; `remaining` are the connections still open. Returns the
-/// `leave` frame for them when that was the user's last connection.
+/// A connection went away, or stopped being visible; `remaining` are the connections
+/// still open. Returns the `leave` frame for those that see presence when that was the
+/// user's last visible connection.
 pub fn leave(gone: &Connection, remaining: &[Connection], presence: Presence) -> Option<String> {
-    let still_here = remaining.iter().any(|c| c.user.id == gone.user.id);
-    (presence == Presence::Announced && !still_here)
+    let still_here = remaining
+        .iter()
+        .any(|c| c.present() && c.user.id == gone.user.id);
+    (presence == Presence::Announced && gone.present() && !still_here)
         .then(|| ServerFrame::Leave { user: &gone.user }.to_json())
+}
+
+/// The rights a live connection keeps when its token's rights become `new` (a refresh,
+/// a change of the user's grants): a lost right is gone at once; a gained one counts at
+/// once too, except `presence`, which a socket gains only by connecting again (the room
+/// never showed it the members, nor them it).
+pub fn changed_rights(old: Rights, new: Rights) -> Rights {
+    if old.has(Capability::Presence) {
+        new
+    } else {
+        new.without(Capability::Presence)
+    }
+}
+
+/// Whether a connection with `rights` may send this decision's frame: a `publish` needs
+/// `publish`, a `history` request `history`. The refusal is an `error` frame `forbidden`
+/// to the sender only; nothing is stored or sent.
+pub fn permitted(decision: Decision, rights: Rights) -> Decision {
+    let needed = match &decision {
+        Decision::Publish(_) => Capability::Publish,
+        Decision::History(_) => Capability::History,
+        _ => return decision,
+    };
+    if rights.has(needed) {
+        return decision;
+    }
+    let message = match needed {
+        Capability::Publish => "this token may not publish in this room",
+        _ => "this token may not read this room's history",
+    };
+    Decision::Reply(
+        ServerFrame::Error {
+            code: error_code::FORBIDDEN,
+            message,
+        }
+        .to_json(),
+    )
 }
 
 /// Decides what one client frame means. Never affects anyone but the sender unless the
@@ -287,6 +368,7 @@ pub(crate) mod tests {
             departed: false,
             warned: false,
             rate: None,
+            rights: Rights::ALL,
         }
     }
 
@@ -398,6 +480,22 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(counts, [("b".to_string(), 2), ("a".to_string(), 1)]);
         assert!(member_connections(&[]).is_empty());
+        let b = conn("1", "b", "B");
+        assert!(!first_visible(&b, &cs), "b has another socket");
+        assert!(first_visible(&b, &[conn("2", "a", "A")]));
+        assert!(
+            first_visible(&b, std::slice::from_ref(&b)),
+            "itself does not count"
+        );
+        let hidden = Connection {
+            rights: Rights::ALL.without(Capability::Presence),
+            ..conn("9", "c", "C")
+        };
+        assert!(!first_visible(&hidden, &[]));
+        assert!(
+            first_visible(&conn("8", "c", "C"), &[hidden]),
+            "an invisible one does not count"
+        );
     }
 
     #[test]
@@ -484,6 +582,7 @@ pub(crate) mod tests {
                 at_ms: u64::MAX,
                 rejected: u64::MAX,
             }),
+            rights: Rights::NONE,
         };
         let s = serde_json::to_string(&c).unwrap();
         assert!(s.len() < 2048, "{} bytes", s.len());

@@ -25,6 +25,7 @@ pub const FANOUT_BINDING: &str = "FANOUT";
 pub const JWT_SECRET: &str = "JWT_SECRET";
 pub const JWT_KEYS: &str = "JWT_KEYS";
 pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
+pub const WEBHOOK_SECRET: &str = "WEBHOOK_SECRET";
 
 /// Current time in unix seconds, from the runtime's clock. In workerd this clock only
 /// advances across I/O (a Spectre mitigation), which is fine for token expiry.
@@ -83,6 +84,7 @@ pub fn keyring(env: &Env) -> Result<Rc<Keyring>, ApiError> {
             jwt_keys: own_keys.as_deref(),
             signing_kid: config.keys.signing_kid.as_deref(),
             trusted_issuers: config.keys.trusted_issuers.as_deref(),
+            allow_loopback_urls: config.allow_loopback_urls,
         },
         |name| string_binding(env, name),
     )?);

@@ -7,6 +7,7 @@
 use serde::Serialize;
 use worker::{Headers, Response};
 
+use crate::auth::remote_keys::REFETCH_MIN_SECS;
 use crate::protocol::names::MAX_ROOM_NAME;
 
 #[derive(Debug)]
@@ -56,6 +57,9 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     /// 503 `room_full`: the room already has `MAX_CONNECTIONS_PER_ROOM` open sockets.
     RoomFull(usize),
+    /// 503 `issuer_unavailable`: the token's issuer publishes its keys at a URL, and no
+    /// usable key set could be had (`Retry-After`).
+    IssuerUnavailable,
     /// 500 `misconfigured`: a secret or `[vars]` value is missing or unusable.
     Misconfigured(String),
     /// 500 `internal`: anything else that went wrong on our side.
@@ -89,7 +93,7 @@ impl ApiError {
             | Self::TooManyConnections(_)
             | Self::RateLimited { .. } => 429,
             Self::Misconfigured(_) | Self::Internal(_) => 500,
-            Self::RoomFull(_) => 503,
+            Self::RoomFull(_) | Self::IssuerUnavailable => 503,
         }
     }
 
@@ -117,6 +121,7 @@ impl ApiError {
             Self::Misconfigured(_) => "misconfigured",
             Self::Internal(_) => "internal",
             Self::RoomFull(_) => "room_full",
+            Self::IssuerUnavailable => "issuer_unavailable",
         }
     }
 
@@ -149,6 +154,9 @@ impl ApiError {
             Self::Misconfigured(_) => "server is misconfigured; see the server log".into(),
             Self::Internal(_) => "internal error".into(),
             Self::RoomFull(max) => format!("room is full ({max} connections); try again later"),
+            Self::IssuerUnavailable => {
+                "the token's issuer's keys cannot be fetched right now; try again soon".into()
+            }
             Self::RateLimited { retry_after_secs } => {
                 format!("too many requests; try again in {retry_after_secs} s")
             }
@@ -191,6 +199,9 @@ impl ApiError {
             }
             Self::TooManyAttempts { retry_after_secs } | Self::RateLimited { retry_after_secs } => {
                 let _ = headers.set("retry-after", &retry_after_secs.to_string());
+            }
+            Self::IssuerUnavailable => {
+                let _ = headers.set("retry-after", &REFETCH_MIN_SECS.to_string());
             }
             _ => {}
         }

@@ -6,6 +6,8 @@
 //! - [`object`]: the one client for roomgate's Durable Objects;
 //! - [`d1`]: the D1 binding and its parameters;
 //! - [`webcrypto`]: PBKDF2 and public-key signatures in the runtime's native crypto;
+//! - [`remote_keys`]: fetching and caching the keys identity providers publish;
+//! - [`outbound`]: requests to other servers, with a timeout;
 //! - [`executor`]: answering the runtime without a promise when nothing had to wait.
 //!
 //! Tested end to end against workerd (`tests/`): any call into a JS-backed type panics
@@ -17,4 +19,6 @@ pub mod error;
 pub mod executor;
 pub mod http;
 pub mod object;
+pub mod outbound;
+pub mod remote_keys;
 pub mod webcrypto;

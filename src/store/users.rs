@@ -10,6 +10,7 @@ use worker::{D1Database, Env};
 
 use std::cell::Cell;
 
+use crate::protocol::identity::RoomGrants;
 use crate::runtime::d1::{db, int, text_or_null};
 use crate::runtime::env::now_millis;
 use crate::runtime::error::ApiError;
@@ -30,14 +31,15 @@ pub struct User {
     pub kdf_iterations: Option<u32>,
 }
 
-/// Room patterns as stored: a JSON array in a TEXT column (D1 has no array type).
+/// Room grants as stored: the JSON of either form of the `rooms` claim (an array of
+/// patterns, or an object of patterns and capabilities) in a TEXT column.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
-pub struct Grants(pub Vec<String>);
+pub struct Grants(pub RoomGrants);
 
 impl Grants {
     pub fn to_column(&self) -> String {
-        serde_json::to_string(&self.0).expect("strings serialize")
+        serde_json::to_string(&self.0).expect("grants serialize")
     }
 }
 

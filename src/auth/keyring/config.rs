@@ -9,19 +9,26 @@
 //!   is how keys rotate (README: "Key rotation").
 //!
 //! Trusted issuers (`TRUSTED_ISSUERS`, a JSON array): each `{"iss", "aud", "jwks"?,
-//! "secret"?, "sub_prefix"?}`, where `jwks` is an inline JWK Set of public keys (EdDSA,
+//! "secret"?, "sub_prefix"?, "default_rooms"?}`, where `jwks` is an inline JWK Set of public keys (EdDSA,
 //! ES256, RS256 ≥ 2048 bits, or `oct` HS256) and `secret` is `{"kid", "binding"}` naming a
 //! Worker secret that holds a shared HS256 key. An external user's id is `sub_prefix` +
 //! `sub` (default prefix `"<iss>#"`), so no issuer can mint another issuer's — or
-//! roomgate's own — users.
+//! roomgate's own — users. Instead of (or besides) inline keys, `jwks_uri` or
+//! `discovery` names where the issuer publishes them, fetched and cached at run time
+//! (`auth::remote_keys`; `jwks_cache_seconds`, default 600). A token of theirs without a
+//! `rooms` claim gets
+//! `default_rooms` (either form of the claim), and with none set, no room at all.
 
 use serde::Deserialize;
 
 use super::{Issuer, Keyring};
+use crate::auth::grants::{self, MAX_PATTERNS};
 use crate::auth::keys::{
     hmac_key, own_key, verifying_key, JwkSet, KeyError, SigningKey, VerifyingKey,
 };
+use crate::auth::remote_keys::{check_url, RemoteSource, DEFAULT_CACHE_SECS, MAX_CACHE_SECS};
 use crate::auth::token::TokenPolicy;
+use crate::protocol::identity::RoomGrants;
 use crate::protocol::names::MAX_SUB_PREFIX;
 
 /// Default `kid` of the `JWT_SECRET` key.
@@ -35,6 +42,8 @@ pub struct KeySources<'a> {
     pub jwt_keys: Option<&'a str>,
     pub signing_kid: Option<&'a str>,
     pub trusted_issuers: Option<&'a str>,
+    /// `ALLOW_LOOPBACK_URLS`: a key URL may be `http` to a loopback host.
+    pub allow_loopback_urls: bool,
 }
 
 #[derive(Deserialize)]
@@ -49,6 +58,17 @@ struct IssuerConfig {
     /// Prefix of this issuer's user ids; default `"<iss>#"`.
     #[serde(default)]
     sub_prefix: Option<String>,
+    /// The grants of this issuer's tokens that carry no `rooms` claim; default none.
+    #[serde(default)]
+    default_rooms: Option<RoomGrants>,
+    /// Where the issuer publishes its keys (`auth::remote_keys`): a JWK Set URL, or an
+    /// OpenID configuration URL whose `jwks_uri` is used.
+    #[serde(default)]
+    jwks_uri: Option<String>,
+    #[serde(default)]
+    discovery: Option<String>,
+    #[serde(default)]
+    jwks_cache_seconds: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -56,6 +76,37 @@ struct IssuerConfig {
 struct SharedSecret {
     kid: String,
     binding: String,
+}
+
+/// Where an issuer entry says its keys are published, checked.
+fn remote_source(
+    issuer: &IssuerConfig,
+    allow_loopback: bool,
+) -> Result<Option<RemoteSource>, KeyError> {
+    let bad = |why: String| KeyError(format!("issuer {:?}: {why}", issuer.iss));
+    let (url, discovery) = match (&issuer.jwks_uri, &issuer.discovery) {
+        (None, None) => {
+            if issuer.jwks_cache_seconds.is_some() {
+                return Err(bad("jwks_cache_seconds needs jwks_uri or discovery".into()));
+            }
+            return Ok(None);
+        }
+        (Some(url), None) => (url, false),
+        (None, Some(url)) => (url, true),
+        (Some(_), Some(_)) => return Err(bad("give jwks_uri or discovery, not both".into())),
+    };
+    check_url(url, allow_loopback).map_err(bad)?;
+    let cache_secs = issuer.jwks_cache_seconds.unwrap_or(DEFAULT_CACHE_SECS);
+    if !(1..=MAX_CACHE_SECS).contains(&cache_secs) {
+        return Err(bad(format!(
+            "jwks_cache_seconds must be 1-{MAX_CACHE_SECS}"
+        )));
+    }
+    Ok(Some(RemoteSource {
+        url: url.clone(),
+        discovery,
+        cache_secs,
+    }))
 }
 
 fn set(text: &str, what: &str) -> Result<JwkSet, KeyError> {
@@ -122,6 +173,7 @@ pub fn build(
                     VerifyingKey::Hs256(hmac_key(&shared.kid, raw.as_bytes())?),
                 ));
             }
+            let remote = remote_source(&issuer, sources.allow_loopback_urls)?;
             let sub_prefix = issuer
                 .sub_prefix
                 .unwrap_or_else(|| format!("{}#", issuer.iss));
@@ -131,18 +183,35 @@ pub fn build(
                     issuer.iss
                 )));
             }
+            if issuer
+                .default_rooms
+                .as_ref()
+                .is_some_and(|g| !grants::valid(g))
+            {
+                return Err(KeyError(format!(
+                    "issuer {:?}: default_rooms must be at most {MAX_PATTERNS} room patterns",
+                    issuer.iss
+                )));
+            }
             ring.add_issuer(
                 Issuer {
                     iss: issuer.iss,
                     aud: issuer.aud,
+                    remote,
                     sub_prefix,
+                    // Closed by default: no claim and no default is no room.
+                    default_rooms: Some(
+                        issuer
+                            .default_rooms
+                            .unwrap_or_else(|| RoomGrants::Full(Vec::new())),
+                    ),
                 },
                 keys,
             )?;
         }
     }
 
-    if ring.key_count() == 0 {
+    if ring.key_count() == 0 && !ring.has_remote_issuers() {
         return Err(KeyError(
             "JWT_SECRET is not set (no keys configured)".into(),
         ));

@@ -402,3 +402,57 @@ fn external_issuers_only_can_verify_but_not_sign() {
     );
     assert!(block_on(ring.verify(&token, NOW, &RingCrypto)).is_ok());
 }
+
+#[test]
+fn an_external_token_without_rooms_gets_its_issuers_default_and_none_without_one() {
+    use crate::protocol::identity::RoomGrants;
+    let partner_token = |claims: &Value| {
+        mint(
+            Algorithm::HS256,
+            "partner-hs",
+            &EncodingKey::from_secret(b"partner-shared-secret-0123456789abcdef"),
+            claims,
+        )
+    };
+    let secret = |name: &str| {
+        (name == "PARTNER_SECRET").then(|| "partner-shared-secret-0123456789abcdef".into())
+    };
+    let ring_with = |issuer: Value| {
+        let issuers = json!([issuer]).to_string();
+        build(
+            policy(),
+            KeySources {
+                jwt_secret: Some(SECRET),
+                trusted_issuers: Some(&issuers),
+                ..Default::default()
+            },
+            secret,
+        )
+    };
+    let partner = json!({"iss": "partner", "aud": "roomgate",
+        "secret": {"kid": "partner-hs", "binding": "PARTNER_SECRET"}});
+    let token = partner_token(&claims("partner", "roomgate"));
+
+    // No default: closed.
+    let closed = ring_with(partner.clone()).unwrap();
+    let id = block_on(closed.verify(&token, NOW, &RingCrypto)).unwrap();
+    assert_eq!(id.rooms, Some(RoomGrants::Full(vec![])));
+
+    // A default, in either form, for tokens without the claim; a claim wins over it.
+    let mut with_default = partner.clone();
+    with_default["default_rooms"] = json!({"support-*": ["subscribe", "publish"]});
+    let open = ring_with(with_default).unwrap();
+    let id = block_on(open.verify(&token, NOW, &RingCrypto)).unwrap();
+    let want: RoomGrants =
+        serde_json::from_value(json!({"support-*": ["subscribe", "publish"]})).unwrap();
+    assert_eq!(id.rooms, Some(want));
+    let mut claimed = claims("partner", "roomgate");
+    claimed["rooms"] = json!(["lobby"]);
+    let id = block_on(open.verify(&partner_token(&claimed), NOW, &RingCrypto)).unwrap();
+    assert_eq!(id.rooms, Some(RoomGrants::Full(vec!["lobby".into()])));
+
+    // An unusable default is a configuration error.
+    let mut bad = partner;
+    bad["default_rooms"] = json!(["not a room"]);
+    assert!(ring_with(bad).is_err());
+}

@@ -12,6 +12,8 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+use crate::protocol::identity::RoomGrants;
+
 use super::TokenPolicy;
 use crate::auth::keyring::{build, KeySources, Keyring};
 use crate::auth::test_crypto::{block_on, RingCrypto};
@@ -113,7 +115,8 @@ proptest! {
     ) {
         let ring = keyring();
         let issued_at = NOW - age;
-        let issued = block_on(ring.issue(&sub, &name, &jti, rooms.as_deref(), issued_at, &RingCrypto)).unwrap();
+        let rooms = rooms.map(RoomGrants::Full);
+        let issued = block_on(ring.issue(&sub, &name, &jti, rooms.as_ref(), issued_at, &RingCrypto)).unwrap();
         let identity = block_on(ring.verify(&issued.token, NOW, &RingCrypto)).unwrap();
         prop_assert_eq!(&identity.sub, &sub);
         prop_assert_eq!(&identity.name, &name);

@@ -3,7 +3,7 @@
 use super::*;
 use crate::auth::keyring::{build, KeySources, Keyring};
 use crate::auth::test_crypto::{block_on, RingCrypto};
-use crate::protocol::identity::Identity;
+use crate::protocol::identity::{Identity, RoomGrants};
 use crate::protocol::names::MAX_SUB_BYTES;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -276,6 +276,15 @@ fn token_table() {
             Err(TokenError::InvalidClaim("sub")),
         ),
         (
+            "a sub that passes for a server API key",
+            forge(
+                SECRET,
+                json!({"sub": "api:orders", "iss": "roomgate",
+                       "aud": "roomgate", "iat": n, "exp": n + 60}),
+            ),
+            Err(TokenError::InvalidClaim("sub")),
+        ),
+        (
             "signature not base64url",
             format!(
                 "{}.{}.x",
@@ -384,10 +393,17 @@ fn expiry_boundary_is_exp_plus_leeway() {
 
 #[test]
 fn grants_travel_in_the_rooms_claim() {
-    let rooms = vec!["lobby".to_owned(), "team-*".to_owned()];
-    let t = block_on(authority().issue("u1", "A", "j", Some(&rooms), NOW, &RingCrypto)).unwrap();
-    let id = block_on(authority().verify(&t.token, NOW, &RingCrypto)).unwrap();
-    assert_eq!(id.rooms, Some(rooms));
+    let full = RoomGrants::Full(vec!["lobby".to_owned(), "team-*".to_owned()]);
+    let scoped: RoomGrants = serde_json::from_value(
+        json!({"lobby": ["subscribe", "presence"], "dash.*": ["subscribe"]}),
+    )
+    .unwrap();
+    for rooms in [full, scoped] {
+        let t =
+            block_on(authority().issue("u1", "A", "j", Some(&rooms), NOW, &RingCrypto)).unwrap();
+        let id = block_on(authority().verify(&t.token, NOW, &RingCrypto)).unwrap();
+        assert_eq!(id.rooms, Some(rooms));
+    }
 }
 
 #[test]

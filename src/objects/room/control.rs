@@ -11,10 +11,12 @@ use super::sockets::broadcast;
 use crate::auth::grants;
 use crate::protocol::close::CloseCode;
 use crate::protocol::frames::Member;
+use crate::protocol::identity::Capability;
 use crate::protocol::internal::{
     Closed, MemberConnections, Published, RoomCall, RoomMembers, RoomStats, CONNECT_PATH,
     IDEMPOTENCY_WINDOW_MS,
 };
+use crate::room::webhooks::Kind;
 use crate::room::{history, state};
 use crate::runtime::env::{now_millis, now_secs};
 use crate::runtime::error::ApiError;
@@ -76,11 +78,15 @@ impl RoomInstance {
                 self.tables.set_name(&room)?;
                 self.remember_revocation(&revocation, now)?;
                 let open = self.config()?.rooms_open_by_default;
-                let closed = if grants::allows(rooms.as_deref(), &room, open) {
+                let rights = grants::rights(rooms.as_ref(), &room, open);
+                let live = self.live();
+                let theirs = state::kicked(&live.connections, &user_id);
+                let closed = if rights.has(Capability::Subscribe) {
+                    for &i in &theirs {
+                        self.apply_rights(&live.sockets[i], rights)?;
+                    }
                     Closed { closed: 0 }
                 } else {
-                    let live = self.live();
-                    let theirs = state::kicked(&live.connections, &user_id);
                     self.close_all(&live, &theirs, CloseCode::Forbidden)
                 };
                 self.deactivate_if_empty().await;
@@ -88,15 +94,19 @@ impl RoomInstance {
             }
             RoomCall::Stats => {
                 let live = self.live();
+                let (webhook_backlog, webhook_dropped) = self.tables.webhook_figures()?;
                 json(
                     200,
                     &RoomStats {
                         connections: live.sockets.len(),
                         runtime_sockets: self.state.get_websockets().len(),
                         members: state::members(&live.connections).len(),
+                        viewers: state::viewers(&live.connections),
                         last_seq: self.last_seq()?,
                         history_kept: self.tables.kept()?,
                         instance: self.instance_id.clone(),
+                        webhook_backlog,
+                        webhook_dropped,
                     },
                 )
             }
@@ -120,6 +130,7 @@ impl RoomInstance {
                     200,
                     &RoomMembers {
                         connections: live.sockets.len(),
+                        viewers: state::viewers(&live.connections),
                         members,
                     },
                 )
@@ -166,6 +177,7 @@ impl RoomInstance {
                 .remember_idempotent(key, message.seq, message.ts, window_start)?;
         }
         self.with_roster(|r| broadcast(r.sockets(), &message.frame));
+        self.report(Kind::Published, room, None, Some(&message.frame));
         Ok(Published {
             seq: message.seq,
             ts: message.ts,

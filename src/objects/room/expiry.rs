@@ -12,6 +12,7 @@ use chrono::DateTime;
 use worker::{console_error, WebSocket};
 
 use super::instance::RoomInstance;
+use crate::auth::grants;
 use crate::authn::{admit, prove, Credential, Refusal};
 use crate::protocol::close::CloseCode;
 use crate::room::expiry::{self, Refresh};
@@ -44,11 +45,13 @@ impl RoomInstance {
             self.close(&live.sockets[i], CloseCode::TokenExpired);
         }
         if let Some(at) = sweep.next_alarm_ms {
-            if let Err(e) = self.set_alarm(at).await {
+            // Not a plain write: a webhook retry may want the alarm sooner.
+            if let Err(e) = self.schedule_at(at).await {
                 console_error!("room alarm: {e:?}");
             }
         }
         self.deactivate_if_empty().await;
+        self.deliver_events().await;
     }
 
     /// Sets the alarm for the earliest deadline of `connections` (the live sockets'
@@ -103,8 +106,19 @@ impl RoomInstance {
             Ok(identity) => (Ok(identity), false),
             Err(Refusal::Revoked(identity)) => (Ok(identity), true),
             Err(Refusal::Invalid(reason)) => (Err(reason), false),
-            Err(Refusal::Forbidden(_)) => {
+            // A valid token that no longer lets this user into the room: the right is
+            // lost at once, as a change of the user's grants would close the socket.
+            Err(Refusal::Forbidden(identity)) => {
+                if self.identity(ws).is_some_and(|c| c.user.id == identity.sub) {
+                    self.close(ws, CloseCode::Forbidden);
+                    return Ok(());
+                }
                 (Err(format!("token does not grant room {room:?}")), false)
+            }
+            // The issuer's keys cannot be had now: the socket keeps its token.
+            Err(Refusal::Failed(ApiError::IssuerUnavailable)) => {
+                ws.send_with_str(expiry::issuer_unavailable())?;
+                return Ok(());
             }
             Err(Refusal::Failed(e)) => return Err(e),
         };
@@ -116,6 +130,10 @@ impl RoomInstance {
         match expiry::refresh(&conn, verified, revoked) {
             Refresh::Accepted { conn, reply } => {
                 self.with_roster(|r| r.update(ws, conn))?;
+                if let Ok(identity) = verified {
+                    let open = self.config()?.rooms_open_by_default;
+                    self.apply_rights(ws, grants::rights(identity.rooms.as_ref(), &room, open))?;
+                }
                 ws.send_with_str(&reply)?;
                 self.schedule(&self.live().connections).await?;
             }

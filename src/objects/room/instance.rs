@@ -11,6 +11,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use worker::worker_sys::DurableObjectStorage;
 use worker::{console_error, Env, State, WebSocket};
 
 use super::roster::{Live, Roster};
@@ -49,10 +50,20 @@ pub(super) struct RoomInstance {
     /// Whether this room announces presence (`PRESENCE_ROOMS`), once its name is known
     /// in this instance.
     presence: Cell<Option<Presence>>,
+    /// The room's name, once read or learnt in this instance.
+    name: RefCell<Option<String>>,
+    /// The storage binding itself, for an alarm set without waiting (`alarm_soon`).
+    raw_storage: Option<DurableObjectStorage>,
+    /// A webhook delivery is running (`super::webhooks`): one at a time, in order.
+    pub(super) delivering: Cell<bool>,
+    /// Webhook deliveries that failed in a row, for the backoff.
+    pub(super) delivery_failures: Cell<u32>,
+    /// No webhook delivery before this time (unix ms): the backoff after a failure.
+    pub(super) delivery_not_before: Cell<u64>,
 }
 
 impl RoomInstance {
-    pub(super) fn new(state: State, env: Env) -> Self {
+    pub(super) fn new(state: State, raw_storage: Option<DurableObjectStorage>, env: Env) -> Self {
         let tables = RoomTables::open(state.storage().sql());
         // Keep-alive without waking the object: the runtime answers an exact `PING` with
         // `PONG` itself, even while the object is evicted. Set on every construction (the
@@ -72,6 +83,45 @@ impl RoomInstance {
             alarm_at: Cell::new(None),
             revoked: RefCell::new(None),
             presence: Cell::new(None),
+            name: RefCell::new(None),
+            raw_storage,
+            delivering: Cell::new(false),
+            delivery_failures: Cell::new(0),
+            delivery_not_before: Cell::new(0),
+        }
+    }
+
+    /// The room's name: `known` (from a socket's handoff or a call), else what storage
+    /// keeps. Cached per instance.
+    pub(super) fn room_name(&self, known: Option<&str>) -> Option<String> {
+        if let Some(name) = known {
+            if self.name.borrow().as_deref() != Some(name) {
+                *self.name.borrow_mut() = Some(name.to_owned());
+            }
+            return Some(name.to_owned());
+        }
+        if let Some(name) = self.name.borrow().clone() {
+            return Some(name);
+        }
+        let stored = self.tables.name();
+        self.name.borrow_mut().clone_from(&stored);
+        stored
+    }
+
+    /// Makes sure the alarm fires at `at_ms` or earlier, without waiting for the write
+    /// (the storage's output gate still holds every answer until it is durable). For
+    /// the paths that wait for nothing: recording a webhook event.
+    pub(super) fn alarm_soon(&self, at_ms: u64) {
+        if self.alarm_at.get().is_some_and(|set| set <= at_ms) {
+            return;
+        }
+        let Some(storage) = &self.raw_storage else {
+            return;
+        };
+        let at = worker::js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at_ms as f64));
+        match storage.set_alarm(at, worker::js_sys::Object::new()) {
+            Ok(_) => self.alarm_at.set(Some(at_ms)),
+            Err(e) => console_error!("room alarm: {e:?}"),
         }
     }
 

@@ -8,7 +8,9 @@
 //! - `history`: sequencing, the replay on resume, `history` pages;
 //! - `expiry`: the alarm (token expiry, the registry's grace period) and `refresh`;
 //! - `registry`: the entry in the registry of active rooms and the room's revocations;
-//! - `control`: the Worker's requests (a socket to accept, kick, revoke, stats);
+//! - `control`: the Worker's requests (a socket to accept, kick, revoke, stats, the
+//!   server API's calls);
+//! - `webhooks`: the outbox of events for the team's backend, delivered from the alarm;
 //! - `tables`: the whole SQLite schema; `roster`: the live sockets in memory.
 //!
 //! [`client`] is the only way anything else calls this object.
@@ -31,6 +33,7 @@ mod registry;
 mod roster;
 mod sockets;
 mod tables;
+mod webhooks;
 
 use std::rc::Rc;
 
@@ -58,8 +61,10 @@ pub struct Room {
 impl Room {
     #[wasm_bindgen(constructor)]
     pub fn new(state: DurableObjectState, env: Env) -> Room {
+        // The storage's own binding, for setting an alarm without waiting on it.
+        let storage = state.storage().ok();
         Room {
-            instance: Rc::new(RoomInstance::new(State::from(state), env)),
+            instance: Rc::new(RoomInstance::new(State::from(state), storage, env)),
         }
     }
 

@@ -29,9 +29,10 @@ use worker::wasm_bindgen::JsValue;
 use worker::WebSocket;
 
 use crate::protocol::frames::Member;
+use crate::protocol::identity::Rights;
 use crate::room::expiry;
 use crate::room::rate::{self, Admission, Bucket, RatePolicy};
-use crate::room::state::Connection;
+use crate::room::state::{self, Connection};
 
 struct Seat {
     ws: WebSocket,
@@ -54,6 +55,15 @@ struct UserSeats {
 pub(super) struct Live {
     pub(super) sockets: Vec<WebSocket>,
     pub(super) connections: Vec<Connection>,
+}
+
+impl Live {
+    /// The sockets that receive presence frames (`room::state::presence_recipients`).
+    pub(super) fn presence_sockets(&self) -> impl Iterator<Item = &WebSocket> {
+        state::presence_recipients(&self.connections)
+            .into_iter()
+            .map(|i| &self.sockets[i])
+    }
 }
 
 pub(super) struct Roster {
@@ -140,14 +150,14 @@ impl Roster {
     }
 
     /// Takes one frame's token from the bucket of the user behind `ws` and returns the
-    /// sender with the verdict; `Ok(None)` when `ws` is not live. A passing frame
+    /// sender and its rights with the verdict; `Ok(None)` when `ws` is not live. A passing frame
     /// changes the bucket in memory only; a refused one also writes the attachment.
     pub fn admit(
         &mut self,
         ws: &WebSocket,
         policy: &RatePolicy,
         now_ms: u64,
-    ) -> worker::Result<Option<(Member, Admission)>> {
+    ) -> worker::Result<Option<(Member, Rights, Admission)>> {
         let Some(seat) = self.seat_of(ws) else {
             return Ok(None);
         };
@@ -161,7 +171,7 @@ impl Roster {
             conn.rate = Some(bucket);
             write_attachment(ws, conn)?;
         }
-        Ok(Some((conn.user.clone(), admission)))
+        Ok(Some((conn.user.clone(), conn.rights, admission)))
     }
 
     /// Charges the user behind `ws` `tokens` more for what its frame returned.

@@ -17,10 +17,12 @@ use crate::auth::secret::random_id;
 use crate::authn::REVOKED;
 use crate::protocol::close::CloseCode;
 use crate::protocol::frames::Member;
+use crate::protocol::identity::{Capability, Rights};
 use crate::protocol::internal::{Handoff, HANDOFF_HEADER};
 use crate::room::history;
 use crate::room::rate::Admission;
 use crate::room::state::{self, Connection, Decision, Incoming, Presence};
+use crate::room::webhooks::Kind;
 use crate::runtime::env::{now_millis, now_secs};
 use crate::runtime::error::ApiError;
 
@@ -92,10 +94,17 @@ impl RoomInstance {
             departed: false,
             warned: false,
             rate: None,
+            rights: handoff.rights,
         };
         self.state.accept_web_socket(&pair.server);
         write_attachment(&pair.server, &conn)?;
         self.with_roster(|r| r.insert(pair.server.clone(), conn.clone()));
+        if others.connections.is_empty() {
+            self.report(Kind::Occupied, &handoff.room, None, None);
+        }
+        if state::first_visible(&conn, &others.connections) {
+            self.report(Kind::Joined, &handoff.room, Some(&conn.user), None);
+        }
 
         let last_seq = self.last_seq()?;
         let presence = self.presence(Some(&handoff.room));
@@ -111,7 +120,7 @@ impl RoomInstance {
             self.replay(&pair.server, since, last_seq)?;
         }
         if let Some(frame) = joined.announce {
-            broadcast(&others.sockets, &frame);
+            broadcast(others.presence_sockets(), &frame);
         }
         let mut everyone = others.connections;
         everyone.push(conn);
@@ -141,7 +150,8 @@ impl RoomInstance {
         // updates the bucket in memory; a refused one also writes it to the attachment,
         // so a flooder's state survives hibernation (`super::roster`).
         let now = now_millis();
-        let Some((sender, admission)) = self.with_roster(|r| r.admit(ws, &limits.rate, now))?
+        let Some((sender, rights, admission)) =
+            self.with_roster(|r| r.admit(ws, &limits.rate, now))?
         else {
             // Not live: a frame that raced this socket's departure is dropped.
             return match read_attachment(ws) {
@@ -160,12 +170,17 @@ impl RoomInstance {
                 return Ok(Pending::Nothing);
             }
         }
-        match state::on_frame(frame, &limits) {
+        match state::permitted(state::on_frame(frame, &limits), rights) {
             Decision::Publish(data) => {
                 let frame = self.sequence(&sender, &data, config.history_limit)?.frame;
                 // Every live socket, from memory: per-recipient work on the hot path
                 // stays one send. A socket that is closing just fails its send.
                 self.with_roster(|r| broadcast(r.sockets(), &frame));
+                if config.webhook_url.is_some() {
+                    if let Some(room) = self.room_name(None) {
+                        self.report(Kind::Published, &room, None, Some(&frame));
+                    }
+                }
             }
             Decision::Reply(frame) => ws.send_with_str(&frame)?,
             Decision::History(page) => {
@@ -179,6 +194,39 @@ impl RoomInstance {
             Decision::Refresh(token) => return Ok(Pending::Refresh(token)),
         }
         Ok(Pending::Nothing)
+    }
+
+    /// Gives the live socket `ws` the rights its token now has in this room
+    /// (`room::state::changed_rights`); one that stops being visible leaves the others'
+    /// member lists at once.
+    pub(super) fn apply_rights(&self, ws: &WebSocket, new: Rights) -> worker::Result<()> {
+        let Some(old) = self.identity(ws) else {
+            return Ok(());
+        };
+        let rights = state::changed_rights(old.rights, new);
+        if rights == old.rights {
+            return Ok(());
+        }
+        let conn = Connection {
+            rights,
+            ..old.clone()
+        };
+        self.with_roster(|r| r.update(ws, conn))?;
+        if old.present() && !rights.has(Capability::Presence) {
+            let presence = self.presence(None);
+            let remaining = self.live();
+            if let Some(frame) = state::leave(&old, &remaining.connections, presence) {
+                broadcast(remaining.presence_sockets(), &frame);
+            }
+            if self.config().is_ok_and(|c| c.webhook_url.is_some())
+                && state::first_visible(&old, &remaining.connections)
+            {
+                if let Some(room) = self.room_name(None) {
+                    self.report(Kind::Left, &room, Some(&old.user), None);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Closes a socket from the room's side, announcing its departure first.
@@ -202,13 +250,32 @@ impl RoomInstance {
             }
         }
         let presence = self.presence(None);
-        if presence == Presence::Silent {
+        let webhooks = self.config().is_ok_and(|c| c.webhook_url.is_some());
+        if presence == Presence::Silent && !webhooks {
             // Nothing to announce: the remaining sockets need not even be listed.
             return;
         }
         let remaining = self.live();
         if let Some(frame) = state::leave(&conn, &remaining.connections, presence) {
-            broadcast(&remaining.sockets, &frame);
+            broadcast(remaining.presence_sockets(), &frame);
+        }
+        if webhooks {
+            self.report_departure(&conn, &remaining.connections);
+        }
+    }
+
+    /// The webhook events of `gone` leaving (or turning invisible) while `remaining`
+    /// stay: `member.left` for a user's last visible socket, `room.vacated` for the
+    /// room's last socket.
+    fn report_departure(&self, gone: &Connection, remaining: &[Connection]) {
+        let Some(room) = self.room_name(None) else {
+            return;
+        };
+        if state::first_visible(gone, remaining) {
+            self.report(Kind::Left, &room, Some(&gone.user), None);
+        }
+        if remaining.is_empty() {
+            self.report(Kind::Vacated, &room, None, None);
         }
     }
 }

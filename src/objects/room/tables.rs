@@ -13,6 +13,9 @@
 //!   created from), for the registry and for grant checks on refresh;
 //! - `revoked`: revocations pushed to this room or copied when it registered, checked on
 //!   every new socket;
+//! - `webhook_outbox`: webhook events not yet taken by the receiver, by their number `n`
+//!   (`room_meta` keeps the last `n` given, `webhook_n`, and how many were dropped,
+//!   `webhook_dropped`);
 //! - `idempotency`: the `idempotency_key`s of recent server publishes, with the `seq` and
 //!   `ts` each got, for as long as a retry repeats the first answer.
 
@@ -43,6 +46,11 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS message (
         seq INTEGER PRIMARY KEY,
         frame TEXT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS webhook_outbox (
+        n INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        event TEXT NOT NULL
     )",
     "CREATE TABLE IF NOT EXISTS idempotency (
         key TEXT PRIMARY KEY,
@@ -319,5 +327,108 @@ impl RoomTables {
             vec![key.into(), int(seq), int(ts)],
         )?;
         Ok(())
+    }
+
+    /// Adds `by` to the `room_meta` counter `key`.
+    fn bump(&self, key: &str, by: u64) -> worker::Result<()> {
+        self.sql.exec(
+            "INSERT INTO room_meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
+            vec![key.into(), int(by)],
+        )?;
+        Ok(())
+    }
+
+    /// Keeps the webhook event `render(n)` makes for the room's next event number `n`,
+    /// recorded at `at` (unix ms). With `max` events waiting already it is dropped and
+    /// counted instead (answers `false`).
+    pub(super) fn enqueue_event(
+        &self,
+        at: u64,
+        max: u64,
+        render: impl FnOnce(u64) -> String,
+    ) -> worker::Result<bool> {
+        let waiting = self
+            .first_value("SELECT COUNT(*) AS value FROM webhook_outbox", vec![])?
+            .unwrap_or(0);
+        if waiting >= max {
+            self.bump("webhook_dropped", 1)?;
+            return Ok(false);
+        }
+        let n = self
+            .first_value(
+                "SELECT value FROM room_meta WHERE key = 'webhook_n'",
+                vec![],
+            )?
+            .unwrap_or(0)
+            + 1;
+        self.sql.exec(
+            "INSERT OR REPLACE INTO room_meta (key, value) VALUES ('webhook_n', ?1)",
+            vec![int(n)],
+        )?;
+        self.sql.exec(
+            "INSERT INTO webhook_outbox (n, at, event) VALUES (?1, ?2, ?3)",
+            vec![int(n), int(at), render(n).into()],
+        )?;
+        Ok(true)
+    }
+
+    /// The oldest waiting events, at most `limit`, with their numbers; those recorded
+    /// before `expired_before` (unix ms) are dropped and counted first.
+    pub(super) fn waiting_events(
+        &self,
+        limit: u64,
+        expired_before: u64,
+    ) -> worker::Result<Vec<(u64, String)>> {
+        #[derive(Deserialize)]
+        struct Row {
+            n: i64,
+            event: String,
+        }
+        let expired = self
+            .first_value(
+                "SELECT COUNT(*) AS value FROM webhook_outbox WHERE at < ?1",
+                vec![int(expired_before)],
+            )?
+            .unwrap_or(0);
+        if expired > 0 {
+            self.sql.exec(
+                "DELETE FROM webhook_outbox WHERE at < ?1",
+                vec![int(expired_before)],
+            )?;
+            self.bump("webhook_dropped", expired)?;
+        }
+        let rows: Vec<Row> = self
+            .sql
+            .exec(
+                "SELECT n, event FROM webhook_outbox ORDER BY n LIMIT ?1",
+                vec![int(limit)],
+            )?
+            .to_array()?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.n.max(0) as u64, r.event))
+            .collect())
+    }
+
+    /// Forgets the events through number `n`: the receiver took them.
+    pub(super) fn delivered_through(&self, n: u64) -> worker::Result<()> {
+        self.sql
+            .exec("DELETE FROM webhook_outbox WHERE n <= ?1", vec![int(n)])?;
+        Ok(())
+    }
+
+    /// Webhook events waiting, and dropped so far (a full backlog, or a day undelivered).
+    pub(super) fn webhook_figures(&self) -> worker::Result<(u64, u64)> {
+        let waiting = self
+            .first_value("SELECT COUNT(*) AS value FROM webhook_outbox", vec![])?
+            .unwrap_or(0);
+        let dropped = self
+            .first_value(
+                "SELECT value FROM room_meta WHERE key = 'webhook_dropped'",
+                vec![],
+            )?
+            .unwrap_or(0);
+        Ok((waiting, dropped))
     }
 }

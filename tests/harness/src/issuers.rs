@@ -60,15 +60,19 @@ pub fn issuer_jwk(kid: &str) -> Value {
         .clone()
 }
 
-/// The `TRUSTED_ISSUERS` entry of the fixture issuer.
+/// The `TRUSTED_ISSUERS` entry of the fixture issuer. External issuers are closed by
+/// default; this one opens every room to its tokens without a `rooms` claim.
 pub fn fixture_issuer(with_weak_rsa: bool) -> Value {
-    json!({"iss": EXT_ISS, "aud": EXT_AUD, "jwks": issuer_jwks(with_weak_rsa)})
+    json!({"iss": EXT_ISS, "aud": EXT_AUD, "jwks": issuer_jwks(with_weak_rsa),
+           "default_rooms": ["*"]})
 }
 
-/// The `TRUSTED_ISSUERS` entry of the shared-secret partner (needs [`PARTNER_BINDING`]).
+/// The `TRUSTED_ISSUERS` entry of the shared-secret partner (needs [`PARTNER_BINDING`]),
+/// with every room as its `default_rooms`.
 pub fn partner_issuer() -> Value {
     json!({"iss": PARTNER_ISS, "aud": PARTNER_AUD,
-           "secret": {"kid": PARTNER_KID, "binding": PARTNER_BINDING}})
+           "secret": {"kid": PARTNER_KID, "binding": PARTNER_BINDING},
+           "default_rooms": ["*"]})
 }
 
 /// roomgate's own Ed25519 private JWK (test-only).

@@ -9,12 +9,14 @@
 //! - [`ws`]: WebSocket upgrades and the [`ws::Client`] that reads frames with timeouts.
 //! - [`tokens`]: HS256 test tokens, claims, and token mangling.
 //! - [`issuers`]: key fixtures, external issuers and tokens signed by them.
+//! - [`loopback`]: a real HTTP server on loopback for roomgate to call (key sets).
 
 use std::path::{Path, PathBuf};
 
 pub mod admin;
 pub mod http;
 pub mod issuers;
+pub mod loopback;
 pub mod runtime;
 pub mod tokens;
 pub mod ws;
