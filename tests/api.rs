@@ -13,7 +13,7 @@
 use roomgate_harness::http::{fresh_address, Reply};
 use roomgate_harness::runtime::{server, Server, ADMIN_TOKEN};
 use roomgate_harness::tokens::token_for;
-use roomgate_harness::ws::{Auth, Client};
+use roomgate_harness::ws::Auth;
 
 use std::time::{Duration, Instant};
 
@@ -76,17 +76,6 @@ async fn publish(s: &Server, key: &str, room: &str, body: Value) -> Reply {
         Some(body),
     )
     .await
-}
-
-/// The next `message` frame, skipping presence.
-async fn next_message(c: &mut Client) -> Value {
-    loop {
-        let v = c.recv().await;
-        if v["type"] != "join" && v["type"] != "leave" {
-            assert_eq!(v["type"], "message", "unexpected frame: {v}");
-            return v;
-        }
-    }
 }
 
 #[tokio::test]
@@ -208,7 +197,7 @@ async fn a_server_publish_takes_its_place_in_the_rooms_one_order() {
     let base = welcome["last_seq"].as_u64().unwrap();
 
     alice.publish(json!({"text": "first"})).await;
-    let first = next_message(&mut alice).await;
+    let first = alice.recv_message().await;
     let r = publish(
         s,
         &key,
@@ -217,9 +206,9 @@ async fn a_server_publish_takes_its_place_in_the_rooms_one_order() {
     )
     .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let from_api = next_message(&mut alice).await;
+    let from_api = alice.recv_message().await;
     alice.publish(json!({"text": "third"})).await;
-    let third = next_message(&mut alice).await;
+    let third = alice.recv_message().await;
 
     assert_eq!(first["seq"].as_u64(), Some(base + 1));
     assert_eq!(from_api["seq"].as_u64(), Some(base + 2));
@@ -296,7 +285,7 @@ async fn a_retried_publish_with_its_idempotency_key_publishes_once() {
     let first = publish(s, &key, room, body.clone()).await;
     assert_eq!(first.status, 201, "{}", first.text);
     assert_eq!(first.header("idempotent-replayed"), None);
-    let seen = next_message(&mut c).await;
+    let seen = c.recv_message().await;
     assert_eq!(seen["seq"], first.json["seq"]);
 
     let retry = publish(s, &key, room, body.clone()).await;
@@ -325,8 +314,8 @@ async fn a_retried_publish_with_its_idempotency_key_publishes_once() {
         fresh.json["seq"].as_u64(),
         first.json["seq"].as_u64().map(|n| n + 2)
     );
-    assert_eq!(next_message(&mut c).await["seq"], theirs.json["seq"]);
-    assert_eq!(next_message(&mut c).await["seq"], fresh.json["seq"]);
+    assert_eq!(c.recv_message().await["seq"], theirs.json["seq"]);
+    assert_eq!(c.recv_message().await["seq"], fresh.json["seq"]);
 }
 
 #[tokio::test]
@@ -398,7 +387,7 @@ async fn a_batch_publish_reports_each_room_and_publishes_the_others() {
     assert_eq!(results[2]["error"], "invalid_room");
     assert!(results[1]["message"].is_string() && results[1].get("seq").is_none());
     for (result, client) in [(&results[0], &mut a1), (&results[3], &mut a2)] {
-        let m = next_message(client).await;
+        let m = client.recv_message().await;
         assert_eq!(m["seq"], result["seq"]);
         assert_eq!(m["ts"], result["ts"]);
         assert_eq!(m["data"], json!({"alert": 1}));

@@ -13,22 +13,18 @@ use std::process::Command;
 use roomgate_harness::runtime::{server, Server, ADMIN_TOKEN, USERS};
 use serde_json::{json, Value};
 
-#[test]
-fn two_users_chat_in_the_browser_and_a_dropped_socket_catches_up() {
-    let s = server();
-    let users: Vec<Value> = USERS[..2]
-        .iter()
-        .map(|(user, password, name)| json!([user, password, name]))
-        .collect();
-    let out = Command::new("node")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/browser/chat.mjs"
-        ))
-        .arg(&s.url)
-        .env("ROOMGATE_USERS", Value::from(users).to_string())
+/// Runs `tests/browser/<script>` with node and returns the JSON summary it prints last,
+/// after checking that it exited 0 and reported `"ok": true`.
+fn run_script(script: &str, args: &[&str], envs: &[(&str, String)]) -> Value {
+    let path = format!("{}/tests/browser/{script}", env!("CARGO_MANIFEST_DIR"));
+    let mut command = Command::new("node");
+    command.arg(&path).args(args);
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let out = command
         .output()
-        .expect("run node tests/browser/chat.mjs");
+        .unwrap_or_else(|e| panic!("run node {path}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let summary: Value = stdout
@@ -36,12 +32,27 @@ fn two_users_chat_in_the_browser_and_a_dropped_socket_catches_up() {
         .rev()
         .find_map(|l| serde_json::from_str(l).ok())
         .unwrap_or_else(|| {
-            panic!("no JSON summary from chat.mjs\nstdout: {stdout}\nstderr: {stderr}")
+            panic!("no JSON summary from {script}\nstdout: {stdout}\nstderr: {stderr}")
         });
     assert!(
         out.status.success() && summary["ok"] == true,
-        "browser run failed ({}): {summary:#}\nstderr: {stderr}",
+        "{script} failed ({}): {summary:#}\nstderr: {stderr}",
         out.status
+    );
+    summary
+}
+
+#[test]
+fn two_users_chat_in_the_browser_and_a_dropped_socket_catches_up() {
+    let s = server();
+    let users: Vec<Value> = USERS[..2]
+        .iter()
+        .map(|(user, password, name)| json!([user, password, name]))
+        .collect();
+    let summary = run_script(
+        "chat.mjs",
+        &[&s.url],
+        &[("ROOMGATE_USERS", Value::from(users).to_string())],
     );
 
     eprintln!("browser summary: {summary}");
@@ -89,28 +100,14 @@ fn two_users_chat_in_the_browser_and_a_dropped_socket_catches_up() {
 fn a_kick_reaches_the_browser_and_the_time_to_onclose_is_printed() {
     let s = server();
     let (user, password, _) = USERS[2];
-    let out = Command::new("node")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/browser/closes.mjs"
-        ))
-        .arg(&s.url)
-        .env("ROOMGATE_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("ROOMGATE_USER", json!([user, password]).to_string())
-        .output()
-        .expect("run node tests/browser/closes.mjs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let summary: Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "no JSON summary\nstdout: {stdout}\nstderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-    assert!(out.status.success() && summary["ok"] == true, "{summary:#}");
+    let summary = run_script(
+        "closes.mjs",
+        &[&s.url],
+        &[
+            ("ROOMGATE_ADMIN_TOKEN", ADMIN_TOKEN.to_owned()),
+            ("ROOMGATE_USER", json!([user, password]).to_string()),
+        ],
+    );
     assert_eq!(summary["kick"]["code"], 4003, "{summary}");
     assert_eq!(summary["in_event"]["code"], 1003, "{summary}");
     eprintln!(
@@ -137,29 +134,11 @@ fn an_app_on_a_listed_origin_logs_in_and_chats_and_an_unlisted_one_is_refused() 
     let origin = format!("http://127.0.0.1:{listed}");
     let s = Server::start(&[("ALLOWED_ORIGINS", origin.as_str())]);
     let (user, password, _) = USERS[0];
-    let out = Command::new("node")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/browser/cors.mjs"
-        ))
-        .arg(&s.url)
-        .arg(listed.to_string())
-        .arg(unlisted.to_string())
-        .env("ROOMGATE_USER", json!([user, password]).to_string())
-        .output()
-        .expect("run node tests/browser/cors.mjs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let summary: Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "no JSON summary\nstdout: {stdout}\nstderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-    assert!(out.status.success() && summary["ok"] == true, "{summary:#}");
+    let summary = run_script(
+        "cors.mjs",
+        &[&s.url, &listed.to_string(), &unlisted.to_string()],
+        &[("ROOMGATE_USER", json!([user, password]).to_string())],
+    );
     assert_eq!(
         summary["listed"]["steps"],
         json!([

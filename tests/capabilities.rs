@@ -18,7 +18,7 @@ use roomgate_harness::issuers::{
 };
 use roomgate_harness::runtime::{server, Server, ADMIN_TOKEN, JWT_SECRET};
 use roomgate_harness::tokens::{claims, mint, with};
-use roomgate_harness::ws::{Auth, Client};
+use roomgate_harness::ws::Auth;
 
 use std::time::Duration;
 
@@ -39,16 +39,6 @@ async fn stats(s: &Server, room: &str) -> Value {
     r.json
 }
 
-/// The next frame that is not presence.
-async fn next_non_presence(c: &mut Client) -> Value {
-    loop {
-        let v = c.recv().await;
-        if v["type"] != "join" && v["type"] != "leave" {
-            return v;
-        }
-    }
-}
-
 #[tokio::test]
 async fn rights_are_the_union_of_the_matching_entries_and_each_is_enforced() {
     let s = server();
@@ -61,7 +51,7 @@ async fn rights_are_the_union_of_the_matching_entries_and_each_is_enforced() {
     let (mut owner, welcome) = s.join_welcomed(room, &full).await;
     assert_eq!(welcome["members"].as_array().unwrap().len(), 1);
     owner.publish(json!("first")).await;
-    let first = next_non_presence(&mut owner).await;
+    let first = owner.recv_skipping_presence().await;
 
     // The viewer: in, with history, but not visible and told of nobody.
     let (mut v, vwelcome) = s.join_welcomed(room, &viewer).await;
@@ -90,7 +80,7 @@ async fn rights_are_the_union_of_the_matching_entries_and_each_is_enforced() {
     let page = v.recv_type("history").await;
     assert_eq!(page["messages"], json!([first]));
     owner.publish(json!("second")).await;
-    assert_eq!(next_non_presence(&mut owner).await["data"], "second");
+    assert_eq!(owner.recv_skipping_presence().await["data"], "second");
     assert_eq!(v.recv_type("message").await["data"], "second");
 
     // Others coming and going are not announced to it.
@@ -164,7 +154,7 @@ async fn a_refresh_applies_the_new_tokens_rights_at_once() {
         .await;
     c.recv_type("refreshed").await;
     c.publish(json!("again")).await;
-    assert_eq!(next_non_presence(&mut c).await["data"], "again");
+    assert_eq!(c.recv_skipping_presence().await["data"], "again");
     // The watcher's next frame is that message: no `join`, the socket is still invisible.
     let m = watcher.recv().await;
     assert_eq!(

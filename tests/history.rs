@@ -27,23 +27,12 @@ fn small_server() -> &'static Server {
     SERVER.get_or_init(|| Server::start(&[("HISTORY_LIMIT", "5")]))
 }
 
-/// The next `message` frame, skipping presence (`join` / `leave`).
-async fn recv_message(c: &mut Client) -> Value {
-    loop {
-        let v = c.recv().await;
-        if v["type"] != "join" && v["type"] != "leave" {
-            assert_eq!(v["type"], "message", "unexpected frame: {v}");
-            return v;
-        }
-    }
-}
-
 /// Publishes each of `data` from `c` and returns the broadcasts as `c` received them.
 async fn publish_all(c: &mut Client, data: &[Value]) -> Vec<Value> {
     let mut out = Vec::new();
     for d in data {
         c.publish(d.clone()).await;
-        let m = recv_message(c).await;
+        let m = c.recv_message().await;
         assert_eq!(&m["data"], d);
         out.push(m);
     }
@@ -96,8 +85,8 @@ async fn resume_replays_exactly_the_missed_messages_then_live_ones() {
     let (mut b, _) = s.join_welcomed(room, &b_token).await;
 
     a.publish(json!("before")).await;
-    let seen = recv_message(&mut b).await;
-    recv_message(&mut a).await;
+    let seen = b.recv_message().await;
+    a.recv_message().await;
     let since = seen["seq"].as_u64().unwrap();
 
     // Forced disconnect: the TCP connection goes away without a close frame.

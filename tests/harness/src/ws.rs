@@ -222,6 +222,23 @@ impl Client {
         }
     }
 
+    /// The next frame that is not presence (`join` / `leave`).
+    pub async fn recv_skipping_presence(&mut self) -> Value {
+        loop {
+            let v = self.recv().await;
+            if v["type"] != "join" && v["type"] != "leave" {
+                return v;
+            }
+        }
+    }
+
+    /// The next `message` frame; any other frame but presence fails the test.
+    pub async fn recv_message(&mut self) -> Value {
+        let v = self.recv_skipping_presence().await;
+        assert_eq!(v["type"], "message", "unexpected frame: {v}");
+        v
+    }
+
     /// The next frame, asserting its `type`.
     pub async fn recv_type(&mut self, kind: &str) -> Value {
         let v = self.recv().await;
