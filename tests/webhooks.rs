@@ -6,7 +6,8 @@
 //! for a listed room only, `member.left`, `room.vacated`), in order, with ids that count
 //! up without a gap once duplicates are dropped; every batch carries a valid
 //! `Roomgate-Signature`; failed batches were retried; the room's messages went out while
-//! the receiver was failing; and the admin stats show the backlog draining.
+//! the receiver was failing, and while it held a delivery unanswered; and the admin
+//! stats show the backlog draining.
 //!
 //! Run: `cargo test --test webhooks` (builds the Worker first if `src/` changed).
 use roomgate_harness::loopback::{Answer, Loopback};
@@ -202,4 +203,59 @@ async fn a_webhook_url_must_be_https_or_allowed_loopback() {
         .err()
         .expect("no socket with a bad WEBHOOK_URL");
     refused.expect(500, "misconfigured");
+}
+
+#[tokio::test]
+async fn a_slow_receiver_does_not_hold_up_the_rooms_messages() {
+    let hooks = Loopback::start().await;
+    // Each delivery takes 4 s to answer (within the 5 s the room waits).
+    hooks.set("/slow", Answer::Slow(Duration::from_secs(4), "{}".into()));
+    let url = hooks.url("/slow");
+    let s = Server::start(&[
+        ("WEBHOOK_URL", url.as_str()),
+        ("WEBHOOK_SECRET", SECRET),
+        ("WEBHOOK_MESSAGE_ROOMS", "slow-*"),
+        ("ALLOW_LOOPBACK_URLS", "true"),
+    ]);
+    let (mut a, _) = s.join_welcomed("slow-1", &token_for("sl-a", "A")).await;
+    // The join's events are on their way: wait until the receiver holds that request.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hooks.hits("/slow") == 0 {
+        assert!(Instant::now() < deadline, "no delivery started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        hooks.seen("/slow").is_empty(),
+        "the first delivery already finished"
+    );
+    // While it is pending, messages go round as usual.
+    for n in 0..3 {
+        a.publish(json!({"n": n})).await;
+        assert_eq!(a.recv_message().await["data"]["n"], n);
+    }
+    assert!(
+        hooks.seen("/slow").is_empty(),
+        "the messages waited for the receiver"
+    );
+    // And they are reported once the receiver answers.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let published = hooks
+            .seen("/slow")
+            .iter()
+            .filter(|r| r.status == 200)
+            .flat_map(|r| {
+                serde_json::from_str::<Value>(&r.body).unwrap()["events"]
+                    .as_array()
+                    .unwrap()
+                    .clone()
+            })
+            .filter(|e| e["type"] == "message.published")
+            .count();
+        if published == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "messages not reported");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
