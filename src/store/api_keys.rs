@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use serde::Deserialize;
+use serde_json::Value;
 use worker::{D1Database, Env};
 
 use crate::auth::api_keys::{matches, ApiKey, Scope};
@@ -78,11 +79,6 @@ impl ApiKeyStore {
 
     /// Stores a new key under its digest; `None` when the name is taken.
     pub async fn create(&self, key: &ApiKey, digest: &str) -> Result<Option<()>, ApiError> {
-        #[derive(Deserialize)]
-        struct Made {
-            #[allow(dead_code)]
-            id: String,
-        }
         let made = self
             .db
             .prepare(
@@ -98,7 +94,7 @@ impl ApiKeyStore {
                 json_text(&key.rooms).into(),
                 int(key.created_at),
             ])?
-            .first::<Made>(None)
+            .first::<Value>(None)
             .await?;
         Ok(made.map(|_| ()))
     }
@@ -118,16 +114,11 @@ impl ApiKeyStore {
     /// Deletes key `id`; whether there was one. Other isolates drop it within
     /// [`KEY_CACHE_MS`]; this one at once.
     pub async fn delete(&self, id: &str) -> Result<bool, ApiError> {
-        #[derive(Deserialize)]
-        struct Gone {
-            #[allow(dead_code)]
-            id: String,
-        }
         let gone = self
             .db
             .prepare("DELETE FROM api_keys WHERE id = ?1 RETURNING id")
             .bind(&[id.into()])?
-            .first::<Gone>(None)
+            .first::<Value>(None)
             .await?;
         KEYS.with(|k| k.borrow_mut().remove(id));
         Ok(gone.is_some())

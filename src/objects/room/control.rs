@@ -177,7 +177,7 @@ impl RoomInstance {
                 .remember_idempotent(key, message.seq, message.ts, window_start)?;
         }
         self.with_roster(|r| broadcast(r.sockets(), &message.frame));
-        self.report(Kind::Published, room, None, Some(&message.frame));
+        self.report(Kind::Published, Some(room), None, Some(&message.frame));
         Ok(Published {
             seq: message.seq,
             ts: message.ts,

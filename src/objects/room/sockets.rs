@@ -100,10 +100,10 @@ impl RoomInstance {
         write_attachment(&pair.server, &conn)?;
         self.with_roster(|r| r.insert(pair.server.clone(), conn.clone()));
         if others.connections.is_empty() {
-            self.report(Kind::Occupied, &handoff.room, None, None);
+            self.report(Kind::Occupied, Some(&handoff.room), None, None);
         }
         if state::first_visible(&conn, &others.connections) {
-            self.report(Kind::Joined, &handoff.room, Some(&conn.user), None);
+            self.report(Kind::Joined, Some(&handoff.room), Some(&conn.user), None);
         }
 
         let last_seq = self.last_seq()?;
@@ -176,11 +176,7 @@ impl RoomInstance {
                 // Every live socket, from memory: per-recipient work on the hot path
                 // stays one send. A socket that is closing just fails its send.
                 self.with_roster(|r| broadcast(r.sockets(), &frame));
-                if config.webhook_url.is_some() {
-                    if let Some(room) = self.room_name(None) {
-                        self.report(Kind::Published, &room, None, Some(&frame));
-                    }
-                }
+                self.report(Kind::Published, None, None, Some(&frame));
             }
             Decision::Reply(frame) => ws.send_with_str(&frame)?,
             Decision::History(page) => {
@@ -218,12 +214,8 @@ impl RoomInstance {
             if let Some(frame) = state::leave(&old, &remaining.connections, presence) {
                 broadcast(remaining.presence_sockets(), &frame);
             }
-            if self.config().is_ok_and(|c| c.webhook_url.is_some())
-                && state::first_visible(&old, &remaining.connections)
-            {
-                if let Some(room) = self.room_name(None) {
-                    self.report(Kind::Left, &room, Some(&old.user), None);
-                }
+            if state::first_visible(&old, &remaining.connections) {
+                self.report(Kind::Left, None, Some(&old.user), None);
             }
         }
         Ok(())
@@ -250,7 +242,7 @@ impl RoomInstance {
             }
         }
         let presence = self.presence(None);
-        let webhooks = self.config().is_ok_and(|c| c.webhook_url.is_some());
+        let webhooks = self.webhooks_on();
         if presence == Presence::Silent && !webhooks {
             // Nothing to announce: the remaining sockets need not even be listed.
             return;
@@ -259,23 +251,12 @@ impl RoomInstance {
         if let Some(frame) = state::leave(&conn, &remaining.connections, presence) {
             broadcast(remaining.presence_sockets(), &frame);
         }
-        if webhooks {
-            self.report_departure(&conn, &remaining.connections);
+        // The user's last visible socket, the room's last socket.
+        if webhooks && state::first_visible(&conn, &remaining.connections) {
+            self.report(Kind::Left, None, Some(&conn.user), None);
         }
-    }
-
-    /// The webhook events of `gone` leaving (or turning invisible) while `remaining`
-    /// stay: `member.left` for a user's last visible socket, `room.vacated` for the
-    /// room's last socket.
-    fn report_departure(&self, gone: &Connection, remaining: &[Connection]) {
-        let Some(room) = self.room_name(None) else {
-            return;
-        };
-        if state::first_visible(gone, remaining) {
-            self.report(Kind::Left, &room, Some(&gone.user), None);
-        }
-        if remaining.is_empty() {
-            self.report(Kind::Vacated, &room, None, None);
+        if webhooks && remaining.connections.is_empty() {
+            self.report(Kind::Vacated, None, None, None);
         }
     }
 }

@@ -19,19 +19,30 @@ use crate::runtime::env::{now_millis, string_binding, WEBHOOK_SECRET};
 use crate::runtime::outbound::{send, Outbound};
 
 impl RoomInstance {
-    /// Records `kind` for `room` when webhooks are configured (and, for a message, when
+    /// Whether this deployment reports events at all (`WEBHOOK_URL`).
+    pub(super) fn webhooks_on(&self) -> bool {
+        self.config().is_ok_and(|c| c.webhook_url.is_some())
+    }
+
+    /// Records `kind` when webhooks are configured (and, for a message, when
     /// `WEBHOOK_MESSAGE_ROOMS` names the room), and makes the alarm deliver it soon.
+    /// `room`: the room's name when the caller has it at hand; else the one stored.
     pub(super) fn report(
         &self,
         kind: Kind,
-        room: &str,
+        room: Option<&str>,
         user: Option<&Member>,
         message: Option<&str>,
     ) {
         let Ok(config) = self.config() else { return };
-        if config.webhook_url.is_none()
-            || (kind == Kind::Published && !config.webhook_messages_in(room))
-        {
+        if config.webhook_url.is_none() {
+            return;
+        }
+        let Some(room) = self.room_name(room) else {
+            return;
+        };
+        let room = room.as_str();
+        if kind == Kind::Published && !config.webhook_messages_in(room) {
             return;
         }
         let message = message.and_then(|m| RawValue::from_string(m.to_owned()).ok());
