@@ -80,7 +80,13 @@ pub async fn prove(env: &Env, credential: Credential<'_>, now: u64) -> Result<Id
         Credential::Token(token) => {
             let ring = keyring(env)?;
             // An issuer that publishes its keys at a URL: fetch them first if need be.
-            let remote = match ring.remote_need(token) {
+            // (Only then is the token read twice.)
+            let need = if ring.has_remote_issuers() {
+                ring.remote_need(token)
+            } else {
+                None
+            };
+            let remote = match need {
                 Some(need) => {
                     let loopback = config(env)?.allow_loopback_urls;
                     Some((

@@ -135,7 +135,18 @@ try {
     const files = readdirSync(dir).filter((f) => f.endsWith(".sql"));
     for (const file of files.sort()) {
       const statements = unstable_splitSqlQuery(readFileSync(join(dir, file), "utf8"));
-      await db.batch(statements.map((s) => db.prepare(s)));
+      // Miniflare's synchronous proxy (`prepare`) now and then fails an internal
+      // assertion under load. A batch is one transaction, so a failed one applied
+      // nothing and is tried again; a real SQL error fails every attempt.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await db.batch(statements.map((s) => db.prepare(s)));
+          break;
+        } catch (err) {
+          if (attempt >= 3) throw err;
+          console.error(`runtime: migration ${file} failed (${err.code ?? err.message}); retrying`);
+        }
+      }
     }
   }
   process.stdout.write(JSON.stringify({ url: url.origin, workerd_pid: workerdPid() }) + "\n");
