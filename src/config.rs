@@ -34,6 +34,7 @@ pub mod keys {
     pub const LOGIN_MAX_FAILURES: &str = "LOGIN_MAX_FAILURES";
     pub const LOGIN_WINDOW_SECONDS: &str = "LOGIN_WINDOW_SECONDS";
     pub const HISTORY_LIMIT: &str = "HISTORY_LIMIT";
+    pub const FLUSH_MS: &str = "FLUSH_MS";
     pub const RATE_LIMIT_PER_SECOND: &str = "RATE_LIMIT_PER_SECOND";
     pub const RATE_LIMIT_BURST: &str = "RATE_LIMIT_BURST";
     pub const RATE_LIMIT_MAX_REJECTED: &str = "RATE_LIMIT_MAX_REJECTED";
@@ -74,6 +75,10 @@ pub const MAX_LOGIN_WINDOW_SECONDS: u64 = 24 * 3600;
 /// room's storage at about `MAX_HISTORY_LIMIT` × `MAX_FRAME_BYTES`.
 pub const DEFAULT_HISTORY_LIMIT: u64 = 100;
 pub const MAX_HISTORY_LIMIT: u64 = 1000;
+/// A busy room's coalescing window (`room::flush`); 0: every frame goes out at once.
+pub const DEFAULT_FLUSH_MS: u64 = 16;
+/// Above this a message waits noticeably; the window is a latency bound, not a queue.
+pub const MAX_FLUSH_MS: u64 = 1000;
 /// Per-socket frame rate (`room::rate`): tokens a second, bucket size, and how many
 /// refused frames (without the bucket filling up again) close the socket with 1008.
 pub const DEFAULT_RATE_LIMIT_PER_SECOND: u64 = 20;
@@ -122,6 +127,8 @@ pub struct Config {
     pub allowed_origins: Option<Vec<String>>,
     /// How many of its latest messages each room keeps (`room::history`).
     pub history_limit: u64,
+    /// A busy room's coalescing window in milliseconds (`room::flush`); 0: off.
+    pub flush_ms: u64,
     /// Room-name patterns (as in a token's `rooms` claim) of the rooms that announce
     /// presence; empty: none. Presence costs a frame to every other socket per join and
     /// per leave, which a broadcast room (a live feed, a dashboard) has no use for.
@@ -323,6 +330,7 @@ impl Config {
                 0,
                 MAX_HISTORY_LIMIT,
             )?,
+            flush_ms: number(keys::FLUSH_MS, DEFAULT_FLUSH_MS, 0, MAX_FLUSH_MS)?,
             presence_rooms: room_patterns(
                 keys::PRESENCE_ROOMS,
                 &text(keys::PRESENCE_ROOMS, DEFAULT_PRESENCE_ROOMS),
@@ -433,6 +441,7 @@ mod tests {
         assert_eq!(c.login_throttle.max_failures, 5);
         assert_eq!(c.login_throttle.window_secs, 60);
         assert_eq!(c.history_limit, 100);
+        assert_eq!(c.flush_ms, 16);
         assert_eq!(
             c.room.rate,
             RatePolicy {

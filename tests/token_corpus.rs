@@ -239,7 +239,7 @@ async fn expect_accepted(
 /// for an external issuer's (so that no issuer can mint another's users).
 fn user_id(auth: Auth<'_>, sub: &str) -> String {
     let token = match auth {
-        Auth::Subprotocol(t) | Auth::Header(t) | Auth::Query(t) => t,
+        Auth::Subprotocol(t) | Auth::SubprotocolV2(t) | Auth::Header(t) | Auth::Query(t) => t,
         Auth::None => return sub.to_owned(),
     };
     match claims_of(token)["iss"].as_str() {

@@ -1,12 +1,13 @@
 //! Where a WebSocket upgrade carries its token, and which subprotocol the server selects.
 //!
 //! Browsers cannot set headers on `new WebSocket(...)`, but they can offer subprotocols,
-//! so the browser transport is `Sec-WebSocket-Protocol: roomgate.v1, bearer.<jwt>`.
-//! The server must then select one offered protocol (browsers fail the handshake
-//! otherwise) and must never echo the token back, so it selects `roomgate.v1`.
+//! so the browser transport is `Sec-WebSocket-Protocol: roomgate.v2, bearer.<jwt>` (or
+//! `roomgate.v1`). The server must then select one offered protocol (browsers fail the
+//! handshake otherwise) and must never echo the token back, so it selects the roomgate
+//! protocol: `roomgate.v2` when offered, else `roomgate.v1`.
 //!
 //! Transports, first match wins (no fallback when the first is present but bad):
-//! 1. subprotocol `bearer.<jwt>` offered together with `roomgate.v1`;
+//! 1. subprotocol `bearer.<jwt>` offered together with `roomgate.v2` or `roomgate.v1`;
 //! 2. `Authorization: Bearer <jwt>`;
 //! 3. `?token=<jwt>`, only when `ALLOW_QUERY_TOKEN` is on (off by default: a reusable
 //!    token in a URL ends up in request logs).
@@ -15,7 +16,8 @@
 //! read from the URL's query ([`Query`]), because a browser's `WebSocket` constructor
 //! can set no headers.
 
-use crate::protocol::frames::SUBPROTOCOL;
+use crate::protocol::frames::SUBPROTOCOL as V1;
+use crate::protocol::v2::SUBPROTOCOL as V2;
 
 /// Prefix of the subprotocol entry that carries the token.
 pub const BEARER_PROTOCOL_PREFIX: &str = "bearer.";
@@ -33,7 +35,8 @@ pub enum Transport {
 pub struct OfferedToken {
     pub token: String,
     pub transport: Transport,
-    /// `Some("roomgate.v1")` whenever the client offered it, whatever the transport.
+    /// The roomgate protocol the client offered ([`selected_protocol`]), whatever the
+    /// transport.
     pub selected_protocol: Option<&'static str>,
 }
 
@@ -46,11 +49,11 @@ pub struct UpgradeAuth<'a> {
     pub query_token: Option<&'a str>,
 }
 
-/// The subprotocol to select in the 101: `roomgate.v1` whenever the client offered it.
+/// The subprotocol to select in the 101: `roomgate.v2` when the client offered it, else
+/// `roomgate.v1` when it offered that.
 pub fn selected_protocol(protocols: Option<&str>) -> Option<&'static str> {
-    protocols
-        .is_some_and(|p| p.split(',').any(|p| p.trim() == SUBPROTOCOL))
-        .then_some(SUBPROTOCOL)
+    let offered = |name: &str| protocols.is_some_and(|p| p.split(',').any(|p| p.trim() == name));
+    [V2, V1].into_iter().find(|name| offered(name))
 }
 
 /// Why no token was found.
@@ -89,14 +92,14 @@ pub fn find_token(
         })
         .unwrap_or_default();
     let selected_protocol = selected_protocol(offer.protocols);
-    let speaks_v1 = selected_protocol.is_some();
+    let speaks_roomgate = selected_protocol.is_some();
     let credential = |token: &str, transport| OfferedToken {
         token: token.to_owned(),
         transport,
         selected_protocol,
     };
 
-    if speaks_v1 {
+    if speaks_roomgate {
         if let Some(token) = offered
             .iter()
             .find_map(|p| p.strip_prefix(BEARER_PROTOCOL_PREFIX))
@@ -242,6 +245,24 @@ mod tests {
     fn selected_protocol_is_never_the_token() {
         let c = find(Some("roomgate.v1, bearer.secret"), None, None).unwrap();
         assert_eq!(c.selected_protocol, Some("roomgate.v1"));
+        let c = find(Some("roomgate.v2, bearer.secret"), None, None).unwrap();
+        assert_eq!(c.selected_protocol, Some("roomgate.v2"));
+        assert_eq!(c.token, "secret");
+    }
+
+    #[test]
+    fn v2_is_selected_whenever_offered() {
+        let cases = [
+            ("roomgate.v1", Some("roomgate.v1")),
+            ("roomgate.v2", Some("roomgate.v2")),
+            ("roomgate.v1, roomgate.v2", Some("roomgate.v2")),
+            ("roomgate.v2,roomgate.v1", Some("roomgate.v2")),
+            ("roomgate.v3", None),
+            ("roomgate.v2x", None),
+        ];
+        for (offered, want) in cases {
+            assert_eq!(selected_protocol(Some(offered)), want, "{offered}");
+        }
     }
 
     #[test]

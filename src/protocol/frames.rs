@@ -1,4 +1,5 @@
-//! Protocol v1 on the wire: the JSON text frames a client and a room exchange.
+//! The frames a client and a room exchange, as JSON objects: all of protocol v1, and
+//! the frame objects that protocol v2 puts in arrays ([`super::v2`]).
 //!
 //! The full description for client authors is `docs/protocol.md`; this module is its
 //! implementation (close codes: [`super::close`]). Client frames are parsed in one pass into a flat envelope and then
@@ -53,6 +54,12 @@ pub enum ServerFrame<'a> {
     },
     Leave {
         user: &'a Member,
+    },
+    /// v2 only, instead of `join` and `leave`: the members who arrived and who left since
+    /// the socket was last told.
+    Presence {
+        joined: &'a [Member],
+        left: &'a [Member],
     },
     Error {
         code: &'a str,
@@ -200,6 +207,9 @@ struct Envelope {
     before: Option<Box<RawValue>>,
     #[serde(default, deserialize_with = "present")]
     limit: Option<Box<RawValue>>,
+    /// v2's client reference; v1 ignores it like any unknown field.
+    #[serde(default, rename = "ref", deserialize_with = "present")]
+    reference: Option<Box<RawValue>>,
     #[serde(flatten)]
     _rest: IgnoredAny,
 }
@@ -208,20 +218,65 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::
     Box::<RawValue>::deserialize(d).map(Some)
 }
 
-/// Parses one client text frame.
+/// The longest `ref` a v2 client may attach to a frame.
+pub const MAX_REF_BYTES: usize = 64;
+
+/// Parses one client text frame (v1: any `ref` is ignored).
 pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
+    envelope(text).and_then(frame)
+}
+
+/// Parses one v2 frame object: the frame, and its `ref` when it carries a valid one. A
+/// `ref` that is not a string of 1 – [`MAX_REF_BYTES`] bytes makes the frame a
+/// `bad_frame`.
+pub fn parse_with_ref(text: &str) -> (Result<ClientFrame, FrameError>, Option<String>) {
+    let mut envelope = match envelope(text) {
+        Ok(envelope) => envelope,
+        Err(e) => return (Err(e), None),
+    };
+    let reference = match envelope.reference.take() {
+        None => None,
+        Some(raw) => match serde_json::from_str::<String>(raw.get()) {
+            Ok(r) if !r.is_empty() && r.len() <= MAX_REF_BYTES => Some(r),
+            _ => {
+                let why = format!("ref must be a string of 1 to {MAX_REF_BYTES} bytes");
+                return (Err(FrameError::BadFrame(why)), None);
+            }
+        },
+    };
+    (frame(envelope), reference)
+}
+
+/// Just the `ref` of a v2 frame object, for answering a frame that is not otherwise
+/// handled (one the rate limit dropped).
+pub fn reference_of(text: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct RefOnly {
+        #[serde(default, rename = "ref")]
+        reference: Option<String>,
+    }
+    serde_json::from_str::<RefOnly>(text)
+        .ok()?
+        .reference
+        .filter(|r| !r.is_empty() && r.len() <= MAX_REF_BYTES)
+}
+
+fn envelope(text: &str) -> Result<Envelope, FrameError> {
     if nests_deeper_than(text, MAX_DATA_DEPTH + 1) {
         return Err(FrameError::BadFrame(format!(
             "data may nest at most {MAX_DATA_DEPTH} levels"
         )));
     }
-    let envelope: Envelope = serde_json::from_str(text).map_err(|e| {
+    serde_json::from_str(text).map_err(|e| {
         FrameError::BadFrame(if e.is_syntax() || e.is_eof() {
             "frame is not valid JSON".to_owned()
         } else {
             format!("frame must be an object with a string \"type\": {e}")
         })
-    })?;
+    })
+}
+
+fn frame(envelope: Envelope) -> Result<ClientFrame, FrameError> {
     match envelope.kind.as_str() {
         "publish" => envelope
             .data

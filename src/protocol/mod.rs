@@ -1,6 +1,7 @@
 //! What crosses a boundary, and nothing else: the leaf every other layer builds on.
 //!
-//! - [`frames`]: protocol v1, the JSON text frames between a client and a room;
+//! - [`frames`]: the JSON frame objects between a client and a room (all of v1);
+//! - [`v2`]: protocol v2, many frame objects to a text frame;
 //! - [`close`]: the close codes that end a socket;
 //! - [`names`]: room names, usernames, display names and the bounds on identity claims;
 //! - [`identity`]: the verified identity behind a socket, and revocations;
@@ -14,6 +15,7 @@ pub mod frames;
 pub mod identity;
 pub mod internal;
 pub mod names;
+pub mod v2;
 
 #[cfg(test)]
 pub(crate) mod props;

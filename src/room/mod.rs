@@ -6,6 +6,7 @@
 //!
 //! - [`state`]: takes events (join, leave, frame, kick, revocation) and returns what to
 //!   do;
+//! - [`flush`]: coalescing: when gathered frames go out, and what each socket gets;
 //! - [`expiry`]: the same for token lifetimes on live sockets (alarm, warning, refresh);
 //! - [`history`]: the kept messages: trimming, replay on resume (`gap`), `history` pages;
 //! - [`rate`]: the per-connection frame rate limit (token bucket);
@@ -13,6 +14,7 @@
 //! - [`webhooks`]: the events a room reports to the team's backend, signed.
 
 pub mod expiry;
+pub mod flush;
 pub mod history;
 pub mod rate;
 pub mod registration;

@@ -188,6 +188,7 @@ impl Room {
                     warned: false,
                     rate: None,
                     rights,
+                    version: Default::default(),
                 };
                 let joined = state::join("props", &conn, &conns, self.seq, self.presence);
                 self.sockets.push(Socket {

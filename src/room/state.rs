@@ -19,9 +19,10 @@ use super::history::{self, Page};
 use super::rate::{Bucket, RatePolicy};
 use crate::protocol::close::CloseCode;
 use crate::protocol::frames::{
-    error_code, parse_client_frame, ClientFrame, FrameError, Member, ServerFrame,
+    error_code, parse_client_frame, parse_with_ref, ClientFrame, FrameError, Member, ServerFrame,
 };
 use crate::protocol::identity::{Capability, Revocation, Rights, TokenFacts};
+use crate::protocol::v2::{self, Version};
 
 /// One accepted socket's identity, stored as its WebSocket attachment. Claims only: the
 /// raw token is never kept. Kept small: the platform caps an attachment at 2,048 bytes,
@@ -59,6 +60,9 @@ pub struct Connection {
     /// the attachment when it may do everything.
     #[serde(default, skip_serializing_if = "is_all")]
     pub rights: Rights,
+    /// The protocol the socket speaks (its subprotocol at the upgrade); absent for v1.
+    #[serde(default, rename = "v", skip_serializing_if = "Version::is_v1")]
+    pub version: Version,
 }
 
 fn is_all(rights: &Rights) -> bool {
@@ -284,14 +288,49 @@ pub fn permitted(decision: Decision, rights: Rights) -> Decision {
 /// Decides what one client frame means. Never affects anyone but the sender unless the
 /// answer is [`Decision::Publish`].
 pub fn on_frame(frame: Incoming<'_>, limits: &RoomLimits) -> Decision {
+    decide(frame, Version::V1, limits).0
+}
+
+/// The frame objects of one text frame, in order: the frame itself, or, from a v2
+/// socket, the elements of its array (each then [`decide`]d as a frame of its own). An
+/// array that cannot be split is answered as one bad frame.
+pub fn split<'a>(
+    frame: Incoming<'a>,
+    version: Version,
+    limits: &RoomLimits,
+) -> Result<Vec<Incoming<'a>>, Decision> {
+    match frame {
+        Incoming::Text(text)
+            if version == Version::V2
+                && text.len() <= limits.max_frame_bytes
+                && v2::is_array(text) =>
+        {
+            v2::elements(text)
+                .map(|items| items.into_iter().map(Incoming::Text).collect())
+                .map_err(|e| frame_error(&e))
+        }
+        other => Ok(vec![other]),
+    }
+}
+
+/// [`on_frame`] for a frame object in `version`, with the `ref` it carries (v2 only).
+pub fn decide(
+    frame: Incoming<'_>,
+    version: Version,
+    limits: &RoomLimits,
+) -> (Decision, Option<String>) {
     let text = match frame {
-        Incoming::Binary { .. } => return Decision::Close(CloseCode::Unsupported),
+        Incoming::Binary { .. } => return (Decision::Close(CloseCode::Unsupported), None),
         Incoming::Text(t) if t.len() > limits.max_frame_bytes => {
-            return Decision::Close(CloseCode::TooBig)
+            return (Decision::Close(CloseCode::TooBig), None)
         }
         Incoming::Text(t) => t,
     };
-    match parse_client_frame(text) {
+    let (parsed, reference) = match version {
+        Version::V1 => (parse_client_frame(text), None),
+        Version::V2 => parse_with_ref(text),
+    };
+    let decision = match parsed {
         Ok(ClientFrame::Publish { data }) => Decision::Publish(data),
         Ok(ClientFrame::Refresh { token }) => Decision::Refresh(token),
         Ok(ClientFrame::History { before, limit }) => match history::page(before, limit) {
@@ -301,7 +340,17 @@ pub fn on_frame(frame: Incoming<'_>, limits: &RoomLimits) -> Decision {
         // Not the exact auto-response text (the runtime answers that one without us).
         Ok(ClientFrame::Ping) => Decision::Reply(ServerFrame::Pong.to_json()),
         Err(e) => frame_error(&e),
+    };
+    (decision, reference)
+}
+
+/// An `error` frame `bad_frame` saying `why`.
+pub fn bad_frame(why: &str) -> String {
+    ServerFrame::Error {
+        code: "bad_frame",
+        message: why,
     }
+    .to_json()
 }
 
 fn frame_error(e: &FrameError) -> Decision {
@@ -369,6 +418,7 @@ pub(crate) mod tests {
             warned: false,
             rate: None,
             rights: Rights::ALL,
+            version: Version::V1,
         }
     }
 
@@ -583,6 +633,7 @@ pub(crate) mod tests {
                 rejected: u64::MAX,
             }),
             rights: Rights::NONE,
+            version: Version::V2,
         };
         let s = serde_json::to_string(&c).unwrap();
         assert!(s.len() < 2048, "{} bytes", s.len());

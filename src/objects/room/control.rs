@@ -7,7 +7,6 @@ use worker::{Method, Request, Response};
 
 use super::instance::RoomInstance;
 use super::roster::Live;
-use super::sockets::broadcast;
 use crate::auth::grants;
 use crate::protocol::close::CloseCode;
 use crate::protocol::frames::Member;
@@ -16,7 +15,6 @@ use crate::protocol::internal::{
     Closed, MemberConnections, Published, RoomCall, RoomMembers, RoomStats, CONNECT_PATH,
     IDEMPOTENCY_WINDOW_MS,
 };
-use crate::room::webhooks::Kind;
 use crate::room::{history, state};
 use crate::runtime::env::{now_millis, now_secs};
 use crate::runtime::error::ApiError;
@@ -102,7 +100,7 @@ impl RoomInstance {
                         runtime_sockets: self.state.get_websockets().len(),
                         members: state::members(&live.connections).len(),
                         viewers: state::viewers(&live.connections),
-                        last_seq: self.last_seq()?,
+                        last_seq: self.stored_seq()?,
                         history_kept: self.tables.kept()?,
                         instance: self.instance_id.clone(),
                         webhook_backlog,
@@ -144,8 +142,9 @@ impl RoomInstance {
         }
     }
 
-    /// A server publish: sequenced, stored and broadcast like a client's, with nothing
-    /// awaited in between, so it takes its place in the one total order. A repeated
+    /// A server publish: sequenced like a client's, and flushed at once with whatever
+    /// waits, with nothing awaited in between, so it takes its place in the one total
+    /// order. A repeated
     /// `idempotency_key` answers the first publish's `seq` and publishes nothing.
     fn publish(
         &self,
@@ -154,7 +153,6 @@ impl RoomInstance {
         data: String,
         idempotency_key: Option<String>,
     ) -> Result<Published, ApiError> {
-        let config = self.config()?;
         if self.tables.name().as_deref() != Some(room) {
             self.tables.set_name(room)?;
         }
@@ -171,13 +169,13 @@ impl RoomInstance {
         }
         let data = RawValue::from_string(data)
             .map_err(|e| ApiError::BadRequest(format!("data is not JSON: {e}")))?;
-        let message = self.sequence(from, &data, config.history_limit)?;
+        let message = self.gather_message(from, &data, None)?;
         if let Some(key) = &idempotency_key {
             self.tables
                 .remember_idempotent(key, message.seq, message.ts, window_start)?;
         }
-        self.with_roster(|r| broadcast(r.sockets(), &message.frame));
-        self.report(Kind::Published, Some(room), None, Some(&message.frame));
+        // With whatever else waits: the answer names a `seq` stored and sent.
+        self.send_now();
         Ok(Published {
             seq: message.seq,
             ts: message.ts,

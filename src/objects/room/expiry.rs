@@ -11,6 +11,7 @@
 use chrono::DateTime;
 use worker::{console_error, WebSocket};
 
+use super::delivery::send_frame;
 use super::instance::RoomInstance;
 use crate::auth::grants;
 use crate::authn::{admit, prove, Credential, Refusal};
@@ -36,10 +37,11 @@ impl RoomInstance {
             let mut conn = live.connections[*i].clone();
             conn.warned = true;
             let ws = &live.sockets[*i];
+            let version = conn.version;
             if let Err(e) = self.with_roster(|r| r.update(ws, conn)) {
                 console_error!("room alarm: {e}");
             }
-            let _ = ws.send_with_str(frame);
+            send_frame(ws, version, frame, None);
         }
         for &i in &sweep.expire {
             self.close(&live.sockets[i], CloseCode::TokenExpired);
@@ -88,14 +90,22 @@ impl RoomInstance {
     /// A `refresh` frame: the token goes through the same authentication as at the gate,
     /// against D1's latest revocations (at most once per socket per
     /// `REFRESH_CHECK_INTERVAL_MS`); the room core decides what follows.
-    pub(super) async fn on_refresh(&self, ws: &WebSocket, token: &str) -> Result<(), ApiError> {
+    pub(super) async fn on_refresh(
+        &self,
+        ws: &WebSocket,
+        token: &str,
+        reference: Option<String>,
+    ) -> Result<(), ApiError> {
         let room = self.tables.name().unwrap_or_default();
+        // The answer goes in the socket's protocol, with the frame's `ref`.
+        let version = self.identity(ws).map(|c| c.version).unwrap_or_default();
+        let reply = |frame: &str| send_frame(ws, version, frame, reference.as_deref());
         let now = now_secs();
         let verdict = match prove(&self.env, Credential::Token(token), now).await {
             Ok(identity) => {
                 let checked = self.with_roster(|r| r.may_check_refresh(ws, now_millis()));
                 if !checked {
-                    ws.send_with_str(expiry::refresh_too_soon())?;
+                    reply(&expiry::refresh_too_soon());
                     return Ok(());
                 }
                 admit(&self.env, identity, Some(&room), Freshness::Latest, now).await
@@ -117,7 +127,7 @@ impl RoomInstance {
             }
             // The issuer's keys cannot be had now: the socket keeps its token.
             Err(Refusal::Failed(ApiError::IssuerUnavailable)) => {
-                ws.send_with_str(expiry::issuer_unavailable())?;
+                reply(&expiry::issuer_unavailable());
                 return Ok(());
             }
             Err(Refusal::Failed(e)) => return Err(e),
@@ -128,16 +138,16 @@ impl RoomInstance {
         };
         let verified = verified.as_ref().map_err(String::as_str);
         match expiry::refresh(&conn, verified, revoked) {
-            Refresh::Accepted { conn, reply } => {
+            Refresh::Accepted { conn, reply: frame } => {
                 self.with_roster(|r| r.update(ws, conn))?;
                 if let Ok(identity) = verified {
                     let open = self.config()?.rooms_open_by_default;
                     self.apply_rights(ws, grants::rights(identity.rooms.as_ref(), &room, open))?;
                 }
-                ws.send_with_str(&reply)?;
+                reply(&frame);
                 self.schedule(&self.live().connections).await?;
             }
-            Refresh::Rejected { reply } => ws.send_with_str(&reply)?,
+            Refresh::Rejected { reply: frame } => reply(&frame),
         }
         Ok(())
     }

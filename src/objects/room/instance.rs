@@ -9,7 +9,7 @@
 //! The fields are visible to the files of `objects/room/` and nowhere else.
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use worker::worker_sys::DurableObjectStorage;
 use worker::{console_error, Env, State, WebSocket};
@@ -21,12 +21,15 @@ use crate::config::Config;
 use crate::protocol::frames::{PING, PONG};
 use crate::protocol::identity::Revocation;
 use crate::room::expiry::ExpiryPolicy;
+use crate::room::flush::{Outbox, Window};
 use crate::room::registration::Registration;
 use crate::room::state::{Connection, Presence};
 use crate::runtime::env::config;
 use crate::runtime::error::ApiError;
 
 pub(super) struct RoomInstance {
+    /// This instance itself, for the flush timer's callback (`super::delivery`).
+    pub(super) me: Weak<RoomInstance>,
     pub(super) state: State,
     pub(super) env: Env,
     pub(super) tables: RoomTables,
@@ -39,8 +42,13 @@ pub(super) struct RoomInstance {
     /// The live sockets and identities: read from the attachments once per instance,
     /// then kept in step.
     roster: RefCell<Option<Roster>>,
-    /// The durable `seq`, once read in this instance.
+    /// The latest `seq` given, once read in this instance: stored, or waiting in
+    /// `outbox` for its flush.
     pub(super) seq: Cell<Option<u64>>,
+    /// What the room gathered for its next flush, and when that goes out
+    /// (`super::delivery`). In memory only: nobody has seen any of it yet.
+    pub(super) outbox: RefCell<Outbox>,
+    pub(super) window: RefCell<Window>,
     /// The alarm this instance set and that has not fired yet (unix ms), if any: a new
     /// deadline after it needs no storage write, because that alarm reschedules
     /// (`super::expiry`).
@@ -63,7 +71,12 @@ pub(super) struct RoomInstance {
 }
 
 impl RoomInstance {
-    pub(super) fn new(state: State, raw_storage: Option<DurableObjectStorage>, env: Env) -> Self {
+    pub(super) fn new(
+        me: Weak<RoomInstance>,
+        state: State,
+        raw_storage: Option<DurableObjectStorage>,
+        env: Env,
+    ) -> Self {
         let tables = RoomTables::open(state.storage().sql());
         // Keep-alive without waking the object: the runtime answers an exact `PING` with
         // `PONG` itself, even while the object is evicted. Set on every construction (the
@@ -73,6 +86,7 @@ impl RoomInstance {
             Err(e) => console_error!("room auto-response: {e:?}"),
         }
         Self {
+            me,
             state,
             env,
             tables,
@@ -80,6 +94,8 @@ impl RoomInstance {
             instance_id: random_id(),
             roster: RefCell::new(None),
             seq: Cell::new(None),
+            outbox: RefCell::new(Outbox::default()),
+            window: RefCell::new(Window::default()),
             alarm_at: Cell::new(None),
             revoked: RefCell::new(None),
             presence: Cell::new(None),
@@ -158,8 +174,9 @@ impl RoomInstance {
         self.with_roster(|r| r.get(ws))
     }
 
-    /// The room's latest `seq` (0 before its first message), read once per instance:
-    /// the room's messages all go through it.
+    /// The room's latest `seq` given (0 before its first message), read once per
+    /// instance: the room's messages all go through it. It may still wait for its
+    /// flush; [`Self::stored_seq`] is the latest anyone can have seen.
     pub(super) fn last_seq(&self) -> worker::Result<u64> {
         if let Some(seq) = self.seq.get() {
             return Ok(seq);
@@ -167,6 +184,15 @@ impl RoomInstance {
         let seq = self.tables.latest_seq()?;
         self.seq.set(Some(seq));
         Ok(seq)
+    }
+
+    /// The latest `seq` stored (0 before the first): what `welcome`, replays and
+    /// history pages go up to. Messages after it wait for their flush.
+    pub(super) fn stored_seq(&self) -> worker::Result<u64> {
+        match self.outbox.borrow().first_seq() {
+            Some(first) => Ok(first - 1),
+            None => self.last_seq(),
+        }
     }
 
     /// Whether this room announces presence: from `room` (its name, known on a connect)

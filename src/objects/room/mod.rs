@@ -8,6 +8,8 @@
 //! - `history`: sequencing, the replay on resume, `history` pages;
 //! - `expiry`: the alarm (token expiry, the registry's grace period) and `refresh`;
 //! - `registry`: the entry in the registry of active rooms and the room's revocations;
+//! - `delivery`: gathering what the room sends and flushing it (`room::flush`), one
+//!   array per v2 socket;
 //! - `control`: the Worker's requests (a socket to accept, kick, revoke, stats, the
 //!   server API's calls);
 //! - `webhooks`: the outbox of events for the team's backend, delivered from the alarm;
@@ -26,6 +28,7 @@
 
 pub mod client;
 mod control;
+mod delivery;
 mod expiry;
 mod history;
 mod instance;
@@ -63,8 +66,9 @@ impl Room {
     pub fn new(state: DurableObjectState, env: Env) -> Room {
         // The storage's own binding, for setting an alarm without waiting on it.
         let storage = state.storage().ok();
+        let state = State::from(state);
         Room {
-            instance: Rc::new(RoomInstance::new(State::from(state), storage, env)),
+            instance: Rc::new_cyclic(|me| RoomInstance::new(me.clone(), state, storage, env)),
         }
     }
 
@@ -99,10 +103,10 @@ impl Room {
         };
         match self.instance.on_message(&ws, frame) {
             Ok(Pending::Nothing) => JsValue::UNDEFINED,
-            Ok(Pending::Refresh(token)) => {
+            Ok(Pending::Refresh { token, reference }) => {
                 let instance = Rc::clone(&self.instance);
                 future_to_promise(async move {
-                    if let Err(e) = instance.on_refresh(&ws, &token).await {
+                    if let Err(e) = instance.on_refresh(&ws, &token, reference).await {
                         console_error!("room refresh: {e:?}");
                         instance.close(&ws, CloseCode::ServerError);
                     }

@@ -20,7 +20,8 @@
 //!   harsher;
 //! - when each socket's last `refresh` reached the revocation check.
 //!
-//! The roster also counts each user's sockets, for `MAX_CONNECTIONS_PER_USER`.
+//! The roster also counts each user's sockets, for `MAX_CONNECTIONS_PER_USER`, and the
+//! v2 sockets, without which a room has nothing to coalesce for.
 
 use std::collections::HashMap;
 
@@ -30,9 +31,10 @@ use worker::WebSocket;
 
 use crate::protocol::frames::Member;
 use crate::protocol::identity::Rights;
+use crate::protocol::v2::Version;
 use crate::room::expiry;
 use crate::room::rate::{self, Admission, Bucket, RatePolicy};
-use crate::room::state::{self, Connection};
+use crate::room::state::Connection;
 
 struct Seat {
     ws: WebSocket,
@@ -57,13 +59,12 @@ pub(super) struct Live {
     pub(super) connections: Vec<Connection>,
 }
 
-impl Live {
-    /// The sockets that receive presence frames (`room::state::presence_recipients`).
-    pub(super) fn presence_sockets(&self) -> impl Iterator<Item = &WebSocket> {
-        state::presence_recipients(&self.connections)
-            .into_iter()
-            .map(|i| &self.sockets[i])
-    }
+/// Who sent a frame, as far as handling it needs.
+pub(super) struct Sender {
+    pub(super) user: Member,
+    pub(super) conn_id: String,
+    pub(super) rights: Rights,
+    pub(super) version: Version,
 }
 
 pub(super) struct Roster {
@@ -75,6 +76,8 @@ pub(super) struct Roster {
     len: usize,
     /// User id → that user's sockets and bucket.
     users: HashMap<String, UserSeats>,
+    /// How many of the live sockets speak v2.
+    v2: usize,
 }
 
 impl Roster {
@@ -86,6 +89,7 @@ impl Roster {
             vacant: Vec::new(),
             len: 0,
             users: HashMap::new(),
+            v2: 0,
         };
         for ws in sockets {
             if let Some(conn) = read_attachment(&ws).filter(|c| !c.departed) {
@@ -113,6 +117,9 @@ impl Roster {
             if user.bucket.is_none_or(|b| b.at_ms < stored.at_ms) {
                 user.bucket = Some(stored);
             }
+        }
+        if conn.version == Version::V2 {
+            self.v2 += 1;
         }
         self.seats[seat] = Some(Seat {
             ws,
@@ -150,14 +157,14 @@ impl Roster {
     }
 
     /// Takes one frame's token from the bucket of the user behind `ws` and returns the
-    /// sender and its rights with the verdict; `Ok(None)` when `ws` is not live. A passing frame
-    /// changes the bucket in memory only; a refused one also writes the attachment.
+    /// sender with the verdict; `Ok(None)` when `ws` is not live. A passing frame changes
+    /// the bucket in memory only; a refused one also writes the attachment.
     pub fn admit(
         &mut self,
         ws: &WebSocket,
         policy: &RatePolicy,
         now_ms: u64,
-    ) -> worker::Result<Option<(Member, Rights, Admission)>> {
+    ) -> worker::Result<Option<(Sender, Admission)>> {
         let Some(seat) = self.seat_of(ws) else {
             return Ok(None);
         };
@@ -171,7 +178,13 @@ impl Roster {
             conn.rate = Some(bucket);
             write_attachment(ws, conn)?;
         }
-        Ok(Some((conn.user.clone(), conn.rights, admission)))
+        let sender = Sender {
+            user: conn.user.clone(),
+            conn_id: conn.conn_id.clone(),
+            rights: conn.rights,
+            version: conn.version,
+        };
+        Ok(Some((sender, admission)))
     }
 
     /// Charges the user behind `ws` `tokens` more for what its frame returned.
@@ -219,6 +232,9 @@ impl Roster {
         self.seats_by_socket.delete(ws.as_ref());
         self.vacant.push(seat);
         self.len -= 1;
+        if gone.conn.version == Version::V2 {
+            self.v2 -= 1;
+        }
         if let Some(user) = self.users.get_mut(&gone.conn.user.id) {
             user.sockets -= 1;
             if user.sockets == 0 {
@@ -232,9 +248,14 @@ impl Roster {
         self.len == 0
     }
 
-    /// Every live socket.
-    pub fn sockets(&self) -> impl Iterator<Item = &WebSocket> {
-        self.seats.iter().flatten().map(|s| &s.ws)
+    /// Whether any live socket speaks v2.
+    pub fn speaks_v2(&self) -> bool {
+        self.v2 > 0
+    }
+
+    /// Every live socket with its identity.
+    pub fn seats(&self) -> impl Iterator<Item = (&WebSocket, &Connection)> {
+        self.seats.iter().flatten().map(|s| (&s.ws, &s.conn))
     }
 
     /// A copy of every live socket with its identity.

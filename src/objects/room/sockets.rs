@@ -4,21 +4,23 @@
 //! Sockets are accepted with the hibernation API (`accept_web_socket`), so an idle room
 //! is evicted from memory while its clients stay connected, and wakes per event. The
 //! room core (`room::state`) decides what each event means; this carries it out.
-//! Sequencing and fan-out happen without an `await` in between: the SQLite API is
-//! synchronous, so no other event can interleave and every client sees one total order.
+//! Messages and presence changes are gathered for the next flush (`super::delivery`);
+//! answers to the sender alone go out at once. Sequencing happens without an `await`,
+//! so no other event can interleave and every client sees one total order.
 
-use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 use worker::{console_error, Request, Response, WebSocket, WebSocketPair};
 
+use super::delivery::send_frames;
 use super::instance::RoomInstance;
 use super::roster::{read_attachment, write_attachment};
 use crate::auth::secret::random_id;
 use crate::authn::REVOKED;
 use crate::protocol::close::CloseCode;
-use crate::protocol::frames::Member;
+use crate::protocol::frames::{self, Member};
 use crate::protocol::identity::{Capability, Rights};
 use crate::protocol::internal::{Handoff, HANDOFF_HEADER};
+use crate::protocol::v2::{self, Version};
+use crate::room::flush::Echo;
 use crate::room::history;
 use crate::room::rate::Admission;
 use crate::room::state::{self, Connection, Decision, Incoming, Presence};
@@ -30,9 +32,12 @@ use crate::runtime::error::ApiError;
 pub(super) enum Pending {
     /// Nothing: the frame is handled.
     Nothing,
-    /// A `refresh` frame: its token must be verified (`super::expiry`), which waits for
-    /// WebCrypto and D1.
-    Refresh(String),
+    /// A `refresh` frame (with its v2 `ref`): its token must be verified
+    /// (`super::expiry`), which waits for WebCrypto and D1.
+    Refresh {
+        token: String,
+        reference: Option<String>,
+    },
 }
 
 /// How a departing socket leaves.
@@ -95,6 +100,7 @@ impl RoomInstance {
             warned: false,
             rate: None,
             rights: handoff.rights,
+            version: Version::of(handoff.protocol.as_deref()),
         };
         self.state.accept_web_socket(&pair.server);
         write_attachment(&pair.server, &conn)?;
@@ -106,22 +112,26 @@ impl RoomInstance {
             self.report(Kind::Joined, Some(&handoff.room), Some(&conn.user), None);
         }
 
-        let last_seq = self.last_seq()?;
+        // Up to the latest stored message: what waits for the flush comes in it.
+        let stored_seq = self.stored_seq()?;
         let presence = self.presence(Some(&handoff.room));
         let joined = state::join(
             &handoff.room,
             &conn,
             &others.connections,
-            last_seq,
+            stored_seq,
             presence,
         );
-        pair.server.send_with_str(&joined.welcome)?;
+        let mut first = vec![joined.welcome];
         if let Some(since) = handoff.since {
-            self.replay(&pair.server, since, last_seq)?;
+            first.extend(self.replay(since, stored_seq)?);
         }
+        send_frames(&pair.server, conn.version, &first);
         if let Some(frame) = joined.announce {
-            broadcast(others.presence_sockets(), &frame);
+            self.gather_change(&conn.user, true, frame);
         }
+        self.gathered_arrival(&conn.conn_id);
+        self.send_soon();
         let mut everyone = others.connections;
         everyone.push(conn);
 
@@ -140,7 +150,9 @@ impl RoomInstance {
         Ok(response)
     }
 
-    /// One client frame, handled without waiting for anything.
+    /// One client frame, handled without waiting for anything. From a v2 socket it may
+    /// be an array of frames, each handled as a frame of its own (one rate-limit token
+    /// each); the answers that go to the sender alone go back together.
     pub(super) fn on_message(&self, ws: &WebSocket, frame: Incoming) -> worker::Result<Pending> {
         let config = self
             .config()
@@ -150,8 +162,7 @@ impl RoomInstance {
         // updates the bucket in memory; a refused one also writes it to the attachment,
         // so a flooder's state survives hibernation (`super::roster`).
         let now = now_millis();
-        let Some((sender, rights, admission)) =
-            self.with_roster(|r| r.admit(ws, &limits.rate, now))?
+        let Some((sender, mut admission)) = self.with_roster(|r| r.admit(ws, &limits.rate, now))?
         else {
             // Not live: a frame that raced this socket's departure is dropped.
             return match read_attachment(ws) {
@@ -159,37 +170,91 @@ impl RoomInstance {
                 _ => Err(worker::Error::RustError("socket has no identity".into())),
             };
         };
-        match admission {
-            Admission::Pass => {}
-            Admission::Limited => {
-                ws.send_with_str(state::rate_limited())?;
-                return Ok(Pending::Nothing);
+        let v2 = sender.version == Version::V2;
+        let items = match admission {
+            // Only a dropped frame's `ref` is read.
+            Admission::Limited if v2 => match frame {
+                Incoming::Text(t) => v2::elements(t)
+                    .unwrap_or_else(|_| vec![t])
+                    .into_iter()
+                    .map(|t| Ok(Incoming::Text(t)))
+                    .collect(),
+                binary => vec![Ok(binary)],
+            },
+            _ => match state::split(frame, sender.version, &limits) {
+                Ok(items) => items.into_iter().map(Ok).collect(),
+                Err(decision) => vec![Err(decision)],
+            },
+        };
+        let mut replies: Vec<String> = Vec::new();
+        let mut pending = Pending::Nothing;
+        let mut gathered = false;
+        let mut closing = None;
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                admission = match self.with_roster(|r| r.admit(ws, &limits.rate, now))? {
+                    Some((_, admission)) => admission,
+                    None => break,
+                };
             }
-            Admission::Close => {
-                self.close(ws, CloseCode::PolicyViolation);
-                return Ok(Pending::Nothing);
+            match admission {
+                Admission::Pass => {}
+                Admission::Limited => {
+                    let reference = match &item {
+                        Ok(Incoming::Text(t)) if v2 => frames::reference_of(t),
+                        _ => None,
+                    };
+                    replies.push(answer(state::rate_limited(), reference.as_deref()));
+                    continue;
+                }
+                Admission::Close => {
+                    closing = Some(CloseCode::PolicyViolation);
+                    break;
+                }
+            }
+            let (decision, reference) = match item {
+                Ok(item) => state::decide(item, sender.version, &limits),
+                Err(decision) => (decision, None),
+            };
+            match state::permitted(decision, sender.rights) {
+                Decision::Publish(data) => {
+                    let echo = reference.map(|reference| Echo {
+                        conn_id: sender.conn_id.clone(),
+                        reference,
+                    });
+                    self.gather_message(&sender.user, &data, echo)?;
+                    gathered = true;
+                }
+                Decision::Reply(frame) => replies.push(answer(frame, reference.as_deref())),
+                Decision::History(page) => {
+                    let page = self.history_page(page)?;
+                    // What the answer returned costs like publishing it would.
+                    let extra = history::extra_tokens(page.len(), limits.max_frame_bytes);
+                    self.with_roster(|r| r.charge(ws, &limits.rate, now, extra));
+                    replies.push(answer(page, reference.as_deref()));
+                }
+                Decision::Close(code) => {
+                    closing = Some(code);
+                    break;
+                }
+                Decision::Refresh(token) => match pending {
+                    Pending::Nothing => pending = Pending::Refresh { token, reference },
+                    Pending::Refresh { .. } => {
+                        let refused = state::bad_frame("one refresh per array of frames");
+                        replies.push(answer(refused, reference.as_deref()));
+                    }
+                },
             }
         }
-        match state::permitted(state::on_frame(frame, &limits), rights) {
-            Decision::Publish(data) => {
-                let frame = self.sequence(&sender, &data, config.history_limit)?.frame;
-                // Every live socket, from memory: per-recipient work on the hot path
-                // stays one send. A socket that is closing just fails its send.
-                self.with_roster(|r| broadcast(r.sockets(), &frame));
-                self.report(Kind::Published, None, None, Some(&frame));
-            }
-            Decision::Reply(frame) => ws.send_with_str(&frame)?,
-            Decision::History(page) => {
-                let answer = self.history_page(page)?;
-                ws.send_with_str(&answer)?;
-                // What the answer returned costs like publishing it would.
-                let extra = history::extra_tokens(answer.len(), limits.max_frame_bytes);
-                self.with_roster(|r| r.charge(ws, &limits.rate, now, extra));
-            }
-            Decision::Close(code) => self.close(ws, code),
-            Decision::Refresh(token) => return Ok(Pending::Refresh(token)),
+        send_frames(ws, sender.version, &replies);
+        if gathered {
+            self.send_soon();
         }
-        Ok(Pending::Nothing)
+        if let Some(code) = closing {
+            self.close(ws, code);
+            return Ok(Pending::Nothing);
+        }
+        Ok(pending)
     }
 
     /// Gives the live socket `ws` the rights its token now has in this room
@@ -212,7 +277,8 @@ impl RoomInstance {
             let presence = self.presence(None);
             let remaining = self.live();
             if let Some(frame) = state::leave(&old, &remaining.connections, presence) {
-                broadcast(remaining.presence_sockets(), &frame);
+                self.gather_change(&old.user, false, frame);
+                self.send_soon();
             }
             if state::first_visible(&old, &remaining.connections) {
                 self.report(Kind::Left, None, Some(&old.user), None);
@@ -249,7 +315,8 @@ impl RoomInstance {
         }
         let remaining = self.live();
         if let Some(frame) = state::leave(&conn, &remaining.connections, presence) {
-            broadcast(remaining.presence_sockets(), &frame);
+            self.gather_change(&conn.user, false, frame);
+            self.send_soon();
         }
         // The user's last visible socket, the room's last socket.
         if webhooks && state::first_visible(&conn, &remaining.connections) {
@@ -261,27 +328,10 @@ impl RoomInstance {
     }
 }
 
-/// Sends one rendered frame to many sockets. A failed send (a socket closing under the
-/// room) affects only that socket; its close event will follow.
-///
-/// The frame crosses from wasm to JavaScript once: it becomes one JS string, and every
-/// socket is handed that same string (`send_with_str` would copy and UTF-8-decode its
-/// argument once per recipient).
-pub(super) fn broadcast<'a>(sockets: impl IntoIterator<Item = &'a WebSocket>, frame: &str) {
-    let frame = JsValue::from_str(frame);
-    for ws in sockets {
-        let socket: &SendAny = ws.as_ref().unchecked_ref();
-        let _ = socket.send(&frame);
+/// `frame` as the answer to a frame that carried `reference` (v2 only).
+fn answer(frame: String, reference: Option<&str>) -> String {
+    match reference {
+        Some(r) => v2::with_ref(&frame, r),
+        None => frame,
     }
-}
-
-#[wasm_bindgen]
-extern "C" {
-    /// The runtime's `WebSocket`, seen through `send(data)` with any JS value: web-sys
-    /// only offers typed variants, of which the string one takes a Rust `&str`.
-    #[wasm_bindgen(extends = worker::js_sys::Object)]
-    type SendAny;
-
-    #[wasm_bindgen(method, catch, js_name = send)]
-    fn send(this: &SendAny, data: &JsValue) -> std::result::Result<(), JsValue>;
 }

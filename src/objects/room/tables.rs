@@ -139,25 +139,47 @@ impl RoomTables {
             .unwrap_or(0))
     }
 
-    /// Records message `seq`: keeps `frame` and drops what falls outside the last
-    /// `limit`. The kept row is also the durable record of the `seq` (the newest row is
-    /// never trimmed while `limit` ≥ 1), so a message costs one write and one trim; with
-    /// nothing kept (`limit` 0) the `seq` goes to the `room_meta` counter instead.
-    pub(super) fn store_message(&self, seq: u64, frame: &str, limit: u64) -> worker::Result<()> {
+    /// Records messages `first_seq`, `first_seq + 1`, ... (`frames`, in order): keeps
+    /// them and drops what falls outside the last `limit`. The kept rows are also the
+    /// durable record of the `seq` (the newest row is never trimmed while `limit` ≥ 1),
+    /// so a flush costs one insert and one trim however many messages it holds; with
+    /// nothing kept (`limit` 0) the last `seq` goes to the `room_meta` counter instead.
+    pub(super) fn store_messages(
+        &self,
+        first_seq: u64,
+        frames: &[&str],
+        limit: u64,
+    ) -> worker::Result<()> {
+        let Some(count) = (frames.len() as u64).checked_sub(1) else {
+            return Ok(());
+        };
+        let last_seq = first_seq + count;
         if limit == 0 {
             self.sql.exec(
                 "INSERT INTO room_meta (key, value) VALUES ('seq', ?1)
                  ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                vec![int(seq)],
+                vec![int(last_seq)],
             )?;
             self.sql.exec("DELETE FROM message", None)?;
             return Ok(());
         }
-        self.sql.exec(
-            "INSERT INTO message (seq, frame) VALUES (?1, ?2)",
-            vec![int(seq), frame.into()],
-        )?;
-        if let Some(through) = history::trim_through(seq, limit) {
+        if let [frame] = frames {
+            self.sql.exec(
+                "INSERT INTO message (seq, frame) VALUES (?1, ?2)",
+                vec![int(first_seq), (*frame).into()],
+            )?;
+        } else {
+            // One statement for the lot: the frames travel as one JSON array of strings
+            // (SQLite decodes each string exactly), since a statement's bound parameters
+            // are few.
+            let list = serde_json::to_string(frames)
+                .map_err(|e| worker::Error::RustError(e.to_string()))?;
+            self.sql.exec(
+                "INSERT INTO message (seq, frame) SELECT ?1 + key, value FROM json_each(?2)",
+                vec![int(first_seq), list.into()],
+            )?;
+        }
+        if let Some(through) = history::trim_through(last_seq, limit) {
             self.sql
                 .exec("DELETE FROM message WHERE seq <= ?1", vec![int(through)])?;
         }

@@ -22,6 +22,20 @@ pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 pub const QUIET_PERIOD: Duration = Duration::from_millis(400);
 
 impl Server {
+    /// Opens `/ws/{room}` speaking protocol v2 (`roomgate.v2`, token in the subprotocol).
+    pub async fn join_v2(&self, room: &str, token: &str) -> Client {
+        self.connect(&format!("/ws/{room}"), Auth::SubprotocolV2(token))
+            .await
+            .unwrap_or_else(|f| panic!("upgrade refused: {} {}", f.status, f.body))
+    }
+
+    /// [`Self::join_v2`], consuming the `welcome` frame.
+    pub async fn join_v2_welcomed(&self, room: &str, token: &str) -> (Client, Value) {
+        let mut c = self.join_v2(room, token).await;
+        let welcome = c.recv_type("welcome").await;
+        (c, welcome)
+    }
+
     /// Opens `/ws/{room}` with the token in the browser transport (subprotocol).
     pub async fn join(&self, room: &str, token: &str) -> Client {
         self.connect(&format!("/ws/{room}"), Auth::Subprotocol(token))
@@ -66,6 +80,12 @@ impl Server {
                     HeaderValue::from_str(&format!("roomgate.v1, bearer.{t}")).unwrap(),
                 );
             }
+            Auth::SubprotocolV2(t) => {
+                h.insert(
+                    "sec-websocket-protocol",
+                    HeaderValue::from_str(&format!("roomgate.v2, bearer.{t}")).unwrap(),
+                );
+            }
             Auth::Header(t) => {
                 h.insert(
                     "authorization",
@@ -88,6 +108,8 @@ impl Server {
                     .headers()
                     .get("sec-websocket-protocol")
                     .map(|v| v.to_str().unwrap().to_owned()),
+                queued: Default::default(),
+                texts: Vec::new(),
             }),
             Err(WsError::Http(response)) => {
                 let (parts, body) = response.into_parts();
@@ -127,6 +149,8 @@ impl Server {
 #[derive(Debug, Clone, Copy)]
 pub enum Auth<'a> {
     Subprotocol(&'a str),
+    /// `roomgate.v2, bearer.<token>`.
+    SubprotocolV2(&'a str),
     Header(&'a str),
     Query(&'a str),
     None,
@@ -162,6 +186,10 @@ pub struct Client {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// The subprotocol the server selected in its 101.
     pub protocol: Option<String>,
+    /// On a v2 socket: the frames of the last array not yet returned.
+    queued: std::collections::VecDeque<Value>,
+    /// Every text frame received so far, as the JSON it was (a v2 array whole).
+    pub texts: Vec<Value>,
 }
 
 /// What a socket saw next.
@@ -192,7 +220,17 @@ impl Client {
             .expect("timed out waiting for a frame")
     }
 
+    /// Whether the server selected protocol v2 for this socket.
+    pub fn is_v2(&self) -> bool {
+        self.protocol.as_deref() == Some("roomgate.v2")
+    }
+
+    /// The next frame or close within `wait`. On a v2 socket every text frame must be
+    /// an array (the runtime's bare `pong` aside), whose frames come one at a time.
     pub async fn next_event_within(&mut self, wait: Duration) -> Option<Event> {
+        if let Some(v) = self.queued.pop_front() {
+            return Some(Event::Frame(v));
+        }
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let msg = tokio::time::timeout_at(deadline, self.ws.next())
@@ -200,9 +238,23 @@ impl Client {
                 .ok()?;
             match msg {
                 Some(Ok(Message::Text(t))) => {
-                    return Some(Event::Frame(
-                        serde_json::from_str(t.as_str()).expect("server sent invalid JSON"),
-                    ))
+                    let v: Value =
+                        serde_json::from_str(t.as_str()).expect("server sent invalid JSON");
+                    self.texts.push(v.clone());
+                    if !self.is_v2() {
+                        return Some(Event::Frame(v));
+                    }
+                    match v {
+                        Value::Array(items) => {
+                            assert!(!items.is_empty(), "v2: an empty array");
+                            self.queued.extend(items);
+                            return self.queued.pop_front().map(Event::Frame);
+                        }
+                        bare => {
+                            assert_eq!(bare, json!({"type": "pong"}), "v2: a bare frame");
+                            return Some(Event::Frame(bare));
+                        }
+                    }
                 }
                 Some(Ok(Message::Close(frame))) => {
                     return Some(Event::Closed(frame.map(|f| u16::from(f.code))))
@@ -222,11 +274,11 @@ impl Client {
         }
     }
 
-    /// The next frame that is not presence (`join` / `leave`).
+    /// The next frame that is not presence (`join` / `leave`, v2's `presence`).
     pub async fn recv_skipping_presence(&mut self) -> Value {
         loop {
             let v = self.recv().await;
-            if v["type"] != "join" && v["type"] != "leave" {
+            if v["type"] != "join" && v["type"] != "leave" && v["type"] != "presence" {
                 return v;
             }
         }
@@ -244,6 +296,13 @@ impl Client {
         let v = self.recv().await;
         assert_eq!(v["type"], kind, "unexpected frame: {v}");
         v
+    }
+
+    /// How many frames the last received text frame held (1 on a v1 socket).
+    pub fn last_text_len(&self) -> usize {
+        self.texts
+            .last()
+            .map_or(0, |v| v.as_array().map_or(1, Vec::len))
     }
 
     /// Asserts that no frame arrives within [`QUIET_PERIOD`].
@@ -268,14 +327,20 @@ impl Client {
     /// still open after `wait`.
     pub async fn closed_within(&mut self, wait: Duration) -> Option<ClosedWith> {
         let deadline = tokio::time::Instant::now() + wait;
-        let mut frames = Vec::new();
+        let mut frames: Vec<Value> = self.queued.drain(..).collect();
         loop {
             let msg = tokio::time::timeout_at(deadline, self.ws.next())
                 .await
                 .ok()?;
             match msg {
                 Some(Ok(Message::Text(t))) => {
-                    frames.push(serde_json::from_str(t.as_str()).expect("server sent invalid JSON"))
+                    let v: Value =
+                        serde_json::from_str(t.as_str()).expect("server sent invalid JSON");
+                    self.texts.push(v.clone());
+                    match v {
+                        Value::Array(items) if self.is_v2() => frames.extend(items),
+                        v => frames.push(v),
+                    }
                 }
                 Some(Ok(Message::Close(frame))) => {
                     return Some(ClosedWith {

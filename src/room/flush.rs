@@ -1,0 +1,490 @@
+//! Coalescing: when a room's frames go out, and what one flush sends to whom.
+//!
+//! The runtime's cost is per WebSocket send, nearly whatever its size, so a busy room
+//! gathers what it would send and sends it together: one array per v2 socket
+//! (`protocol::v2`), each frame rendered once for everyone. A quiet room must not pay
+//! for that in latency, so the [`Window`] only holds frames back while the room is busy:
+//! a room that sent nothing for the window's length sends at once, and one that did
+//! waits until the window its last send opened has passed.
+//!
+//! What is gathered is an [`Outbox`]: sequenced messages, presence changes, and the
+//! sockets that arrived meanwhile (whose `welcome` already showed them the members, so
+//! their first `presence` covers only what came after it). [`Flush`] renders it. The
+//! object stores the messages before it sends anything (stored before seen), and v1
+//! sockets get the same frames one by one, in the same order.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+
+use crate::protocol::frames::{Member, ServerFrame};
+use crate::protocol::v2;
+
+/// When a room's gathered frames go out; a pure state machine over an injected clock.
+#[derive(Debug, Default)]
+pub struct Window {
+    /// When the room last sent (unix ms).
+    last_sent_ms: Option<u64>,
+    /// The flush waiting for its timer, if any.
+    armed: Option<Armed>,
+    generations: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Armed {
+    at_ms: u64,
+    generation: u64,
+}
+
+/// What to do after something was gathered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Go {
+    /// Flush now.
+    Now,
+    /// A flush is already waiting for its timer; it takes this along.
+    Wait,
+    /// Set a timer for `delay_ms`, which calls [`Window::on_timer`] with `generation`.
+    Arm { generation: u64, delay_ms: u64 },
+}
+
+impl Window {
+    /// Something was gathered at `now_ms`. `coalesce`: whether this room batches at all
+    /// (a window over 0, and a v2 socket to batch for); otherwise everything, a waiting
+    /// flush included, goes out at once.
+    pub fn on_event(&mut self, now_ms: u64, window_ms: u64, coalesce: bool) -> Go {
+        let coalesce = coalesce && window_ms > 0;
+        if let Some(armed) = self.armed {
+            // A timer that should long have fired is not waited for.
+            let overdue = now_ms > armed.at_ms.saturating_add(window_ms);
+            if coalesce && !overdue {
+                return Go::Wait;
+            }
+        }
+        let quiet = self
+            .last_sent_ms
+            .is_none_or(|last| now_ms >= last.saturating_add(window_ms));
+        if !coalesce || quiet {
+            self.armed = None;
+            self.last_sent_ms = Some(now_ms);
+            return Go::Now;
+        }
+        let at_ms = self.last_sent_ms.unwrap_or(now_ms) + window_ms;
+        self.generations += 1;
+        self.armed = Some(Armed {
+            at_ms,
+            generation: self.generations,
+        });
+        Go::Arm {
+            generation: self.generations,
+            delay_ms: at_ms - now_ms,
+        }
+    }
+
+    /// The timer armed as `generation` fired at `now_ms`: whether to flush now. A timer
+    /// whose flush already went out (an earlier `Go::Now`) is ignored.
+    pub fn on_timer(&mut self, generation: u64, now_ms: u64) -> bool {
+        match self.armed {
+            Some(armed) if armed.generation == generation => {
+                self.armed = None;
+                self.last_sent_ms = Some(now_ms);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether a flush is waiting for its timer.
+    pub fn pending(&self) -> bool {
+        self.armed.is_some()
+    }
+}
+
+/// A sequenced message waiting for its flush.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub seq: u64,
+    /// The `message` frame as everyone gets it.
+    pub frame: String,
+    /// The v2 sender's `ref`, for its own copy.
+    pub echo: Option<Echo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Echo {
+    pub conn_id: String,
+    pub reference: String,
+}
+
+/// A user became a member (`joined`) or stopped being one. For one user these alternate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub member: Member,
+    pub joined: bool,
+    /// The v1 frame for it (`join` or `leave`).
+    pub v1_frame: String,
+}
+
+/// One gathered thing, in the order v1 sockets get them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Item {
+    Message(usize),
+    Change(usize),
+}
+
+/// What a room gathered since its last flush.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    messages: Vec<Outgoing>,
+    changes: Vec<Change>,
+    order: Vec<Item>,
+    /// Sockets that arrived since the last flush, by connection id, with how many
+    /// changes their `welcome` already reflected.
+    newcomers: Vec<(String, usize)>,
+}
+
+impl Outbox {
+    pub fn message(&mut self, message: Outgoing) {
+        self.order.push(Item::Message(self.messages.len()));
+        self.messages.push(message);
+    }
+
+    pub fn change(&mut self, change: Change) {
+        self.order.push(Item::Change(self.changes.len()));
+        self.changes.push(change);
+    }
+
+    /// A socket was welcomed now: it knows the members as of every change so far. (With
+    /// none gathered it knows as much as everyone: nothing to remember.)
+    pub fn arrived(&mut self, conn_id: &str) {
+        if !self.changes.is_empty() {
+            self.newcomers
+                .push((conn_id.to_owned(), self.changes.len()));
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// The `seq` of the first message waiting, if any: all before it are stored.
+    pub fn first_seq(&self) -> Option<u64> {
+        self.messages.first().map(|m| m.seq)
+    }
+
+    pub fn messages(&self) -> &[Outgoing] {
+        &self.messages
+    }
+}
+
+/// A taken [`Outbox`], rendered for its recipients.
+pub struct Flush {
+    outbox: Outbox,
+    /// Connection id → the changes its welcome reflected.
+    newcomers: HashMap<String, usize>,
+    /// Connection ids with a `ref`'d message in this flush.
+    senders: HashSet<String>,
+    /// The `presence` frame for every socket that was there before the flush's first
+    /// change (rendered on first use).
+    presence: Option<Option<String>>,
+}
+
+impl Flush {
+    pub fn new(outbox: Outbox) -> Self {
+        let newcomers = outbox.newcomers.iter().cloned().collect();
+        let senders = outbox
+            .messages
+            .iter()
+            .filter_map(|m| m.echo.as_ref().map(|e| e.conn_id.clone()))
+            .collect();
+        Flush {
+            outbox,
+            newcomers,
+            senders,
+            presence: None,
+        }
+    }
+
+    pub fn messages(&self) -> &[Outgoing] {
+        &self.outbox.messages
+    }
+
+    pub fn order(&self) -> &[Item] {
+        &self.outbox.order
+    }
+
+    pub fn changes(&self) -> &[Change] {
+        &self.outbox.changes
+    }
+
+    /// How many of the changes socket `conn_id` already knows (0 unless it arrived
+    /// during this flush's window).
+    pub fn known_changes(&self, conn_id: &str) -> usize {
+        self.newcomers.get(conn_id).copied().unwrap_or(0)
+    }
+
+    /// Whether socket `conn_id` gets frames of its own (not the shared arrays): it
+    /// arrived meanwhile or sent a message with a `ref`.
+    pub fn is_special(&self, conn_id: &str) -> bool {
+        (!self.newcomers.is_empty() && self.newcomers.contains_key(conn_id))
+            || (!self.senders.is_empty() && self.senders.contains(conn_id))
+    }
+
+    /// The v2 arrays for socket `recipient` (`None`: the shared ones, for every socket
+    /// that is not [`Self::is_special`]): its `presence` (when `sees_presence`), then
+    /// the messages, its own with their refs.
+    pub fn arrays_for(&mut self, recipient: Option<&str>, sees_presence: bool) -> Vec<String> {
+        let known = recipient.map_or(0, |r| self.known_changes(r));
+        let presence = if !sees_presence {
+            None
+        } else if known == 0 {
+            self.shared_presence()
+        } else {
+            presence_frame(&self.outbox.changes[known..])
+        };
+        let own = recipient.filter(|r| self.senders.contains(*r));
+        let messages = self.outbox.messages.iter().map(|m| match &m.echo {
+            Some(echo) if own == Some(echo.conn_id.as_str()) => {
+                Cow::Owned(v2::with_ref(&m.frame, &echo.reference))
+            }
+            _ => Cow::Borrowed(m.frame.as_str()),
+        });
+        let frames: Vec<Cow<str>> = presence
+            .map(Cow::Owned)
+            .into_iter()
+            .chain(messages)
+            .collect();
+        v2::arrays(frames.iter().map(|f| f.as_ref()))
+    }
+
+    fn shared_presence(&mut self) -> Option<String> {
+        self.presence
+            .get_or_insert_with(|| presence_frame(&self.outbox.changes))
+            .clone()
+    }
+}
+
+/// The `presence` frame for `changes` (in order): per user, whether they were a member
+/// before the first of their changes and are one after the last. None when that nets to
+/// nothing for everyone.
+pub fn presence_frame(changes: &[Change]) -> Option<String> {
+    // (member as last seen, was a member before, is one now), in order of first change.
+    let mut users: Vec<(&Member, bool, bool)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for change in changes {
+        match index.get(change.member.id.as_str()) {
+            Some(&i) => {
+                users[i].0 = &change.member;
+                users[i].2 = change.joined;
+            }
+            None => {
+                index.insert(&change.member.id, users.len());
+                users.push((&change.member, !change.joined, change.joined));
+            }
+        }
+    }
+    let joined: Vec<Member> = users
+        .iter()
+        .filter(|(_, before, now)| !before && *now)
+        .map(|(m, ..)| (*m).clone())
+        .collect();
+    let left: Vec<Member> = users
+        .iter()
+        .filter(|(_, before, now)| *before && !now)
+        .map(|(m, ..)| (*m).clone())
+        .collect();
+    if joined.is_empty() && left.is_empty() {
+        return None;
+    }
+    Some(
+        ServerFrame::Presence {
+            joined: &joined,
+            left: &left,
+        }
+        .to_json(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    const W: u64 = 16;
+
+    fn member(id: &str) -> Member {
+        Member {
+            id: id.into(),
+            name: id.to_uppercase(),
+        }
+    }
+
+    fn change(id: &str, joined: bool) -> Change {
+        Change {
+            member: member(id),
+            joined,
+            v1_frame: format!("{id}{joined}"),
+        }
+    }
+
+    fn message(seq: u64, echo: Option<(&str, &str)>) -> Outgoing {
+        Outgoing {
+            seq,
+            frame: format!(r#"{{"type":"message","seq":{seq}}}"#),
+            echo: echo.map(|(c, r)| Echo {
+                conn_id: c.into(),
+                reference: r.into(),
+            }),
+        }
+    }
+
+    fn ids(v: &Value, key: &str) -> Vec<String> {
+        v[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_quiet_room_sends_at_once_and_a_busy_one_waits_for_its_window() {
+        let mut w = Window::default();
+        assert_eq!(w.on_event(1000, W, true), Go::Now, "first ever");
+        assert_eq!(
+            w.on_event(1005, W, true),
+            Go::Arm {
+                generation: 1,
+                delay_ms: 11
+            },
+            "inside the window the last send opened"
+        );
+        assert!(w.pending());
+        assert_eq!(w.on_event(1010, W, true), Go::Wait);
+        assert!(!w.on_timer(7, 1016), "not this flush's timer");
+        assert!(w.on_timer(1, 1016));
+        assert!(!w.on_timer(1, 1017), "fires once");
+        assert_eq!(
+            w.on_event(1020, W, true),
+            Go::Arm {
+                generation: 2,
+                delay_ms: 12
+            },
+            "the flush opened a window too"
+        );
+        assert!(w.on_timer(2, 1032));
+        assert_eq!(
+            w.on_event(1048, W, true),
+            Go::Now,
+            "a window passed in silence"
+        );
+    }
+
+    #[test]
+    fn without_coalescing_everything_goes_at_once() {
+        let mut w = Window::default();
+        assert_eq!(w.on_event(0, 0, true), Go::Now);
+        assert_eq!(w.on_event(1, 0, true), Go::Now, "FLUSH_MS=0");
+        let mut w = Window::default();
+        assert_eq!(w.on_event(0, W, true), Go::Now);
+        assert!(matches!(w.on_event(1, W, true), Go::Arm { .. }));
+        assert_eq!(
+            w.on_event(2, W, false),
+            Go::Now,
+            "no v2 socket left: the waiting flush goes now, with this"
+        );
+        assert!(!w.pending());
+        assert!(!w.on_timer(1, 16), "its timer then finds nothing to do");
+    }
+
+    #[test]
+    fn a_timer_that_never_fired_is_not_waited_for() {
+        let mut w = Window::default();
+        w.on_event(0, W, true);
+        assert!(matches!(w.on_event(1, W, true), Go::Arm { .. }));
+        assert_eq!(w.on_event(20, W, true), Go::Wait);
+        assert_eq!(w.on_event(40, W, true), Go::Now, "16 ms past its deadline");
+    }
+
+    #[test]
+    fn presence_nets_each_users_changes() {
+        let changes = [
+            change("a", true),
+            change("b", false),
+            change("c", true),
+            change("c", false),
+            change("b", true),
+            change("d", false),
+            change("d", true),
+            change("d", false),
+        ];
+        let v: Value = serde_json::from_str(&presence_frame(&changes).unwrap()).unwrap();
+        assert_eq!(v["type"], "presence");
+        assert_eq!(ids(&v, "joined"), ["a"]);
+        assert_eq!(ids(&v, "left"), ["d"]);
+        assert_eq!(v["joined"][0]["name"], "A");
+        assert_eq!(presence_frame(&changes[2..4]), None, "came and went");
+        assert_eq!(presence_frame(&[]), None);
+        let only_left = presence_frame(&[change("x", false)]).unwrap();
+        assert_eq!(
+            only_left,
+            r#"{"type":"presence","joined":[],"left":[{"id":"x","name":"X"}]}"#
+        );
+    }
+
+    #[test]
+    fn newcomers_and_senders_get_their_own_arrays() {
+        let mut o = Outbox::default();
+        o.change(change("a", true));
+        o.arrived("conn-a");
+        o.message(message(7, Some(("conn-a", "r1"))));
+        o.change(change("b", true));
+        o.arrived("conn-b");
+        o.message(message(8, None));
+        assert_eq!(o.first_seq(), Some(7));
+        let mut f = Flush::new(o);
+        assert_eq!(
+            f.order(),
+            [
+                Item::Change(0),
+                Item::Message(0),
+                Item::Change(1),
+                Item::Message(1)
+            ]
+        );
+
+        let parse = |a: &[String]| -> Vec<Value> {
+            assert_eq!(a.len(), 1);
+            serde_json::from_str(&a[0]).unwrap()
+        };
+        assert!(!f.is_special("old"));
+        let old = parse(&f.arrays_for(None, true));
+        assert_eq!(ids(&old[0], "joined"), ["a", "b"]);
+        assert_eq!(old[1]["seq"], 7);
+        assert_eq!(old[1].get("ref"), None, "not the sender");
+        assert_eq!(old[2]["seq"], 8);
+
+        assert!(f.is_special("conn-a"));
+        let a = parse(&f.arrays_for(Some("conn-a"), true));
+        assert_eq!(ids(&a[0], "joined"), ["b"], "its welcome showed itself");
+        assert_eq!(a[1]["ref"], "r1");
+
+        let b = parse(&f.arrays_for(Some("conn-b"), true));
+        assert_eq!(b.len(), 2, "nothing changed after its welcome: no presence");
+        assert_eq!(b[0]["seq"], 7);
+
+        let viewer = parse(&f.arrays_for(None, false));
+        assert_eq!(
+            viewer.len(),
+            2,
+            "no presence for a socket without the right"
+        );
+    }
+
+    #[test]
+    fn an_empty_outbox_renders_nothing() {
+        let o = Outbox::default();
+        assert!(o.is_empty());
+        assert_eq!(o.first_seq(), None);
+        let mut f = Flush::new(o);
+        assert!(f.arrays_for(None, true).is_empty());
+    }
+}
