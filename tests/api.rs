@@ -10,6 +10,7 @@
 //!
 //! Run: `cargo test --test api` (from the repository root; builds the Worker first if
 //! `src/` changed). Tests share one runtime; each uses its own key names and rooms.
+use roomgate_harness::admin::make_api_key as make_key;
 use roomgate_harness::http::{fresh_address, Reply};
 use roomgate_harness::runtime::{server, Server, ADMIN_TOKEN};
 use roomgate_harness::tokens::token_for;
@@ -31,22 +32,6 @@ async fn admin(s: &Server, method: Method, path: &str, body: Option<Value>) -> R
         req = req.json(&body);
     }
     Reply::from(req.send().await.unwrap()).await
-}
-
-/// A new key named `name` with `scopes` and `rooms`: (id, key).
-async fn make_key(s: &Server, name: &str, scopes: &[&str], rooms: &[&str]) -> (String, String) {
-    let r = admin(
-        s,
-        Method::POST,
-        "",
-        Some(json!({"name": name, "scopes": scopes, "rooms": rooms})),
-    )
-    .await;
-    assert_eq!(r.status, 201, "make key {name}: {}", r.text);
-    (
-        r.json["id"].as_str().unwrap().to_owned(),
-        r.json["key"].as_str().unwrap().to_owned(),
-    )
 }
 
 /// `{method} /api/v1{path}` with `key` (if any) and a JSON body (if any).

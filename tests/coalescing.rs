@@ -10,6 +10,7 @@
 //! Run: `cargo test --test coalescing` (from the repository root; builds the Worker
 //! first if `src/` changed, and starts its own runtimes).
 
+use roomgate_harness::admin::make_api_key;
 use roomgate_harness::runtime::{server, Server, EVICTION_IDLE};
 use roomgate_harness::tokens::token_for;
 use roomgate_harness::ws::Client;
@@ -174,6 +175,43 @@ async fn a_room_with_a_flush_pending_still_hibernates_and_loses_nothing() {
         .await;
     let next = messages(&mut reader, 1).await;
     assert_eq!(next[0]["seq"], got[BURST - 1]["seq"].as_u64().unwrap() + 1);
+    sender.close().await;
+    reader.close().await;
+}
+
+#[tokio::test]
+async fn a_server_publish_goes_out_at_once_after_what_waited() {
+    let s = server();
+    let room = "co-api";
+    let (_, key) = make_api_key(s, "co-api", &["publish"], &["co-api"]).await;
+    let (mut sender, _) = s.join_v2_welcomed(room, &token_for("co-a", "A")).await;
+    let (mut reader, _) = s.join_welcomed(room, &token_for("co-b", "B")).await;
+    burst(&mut sender, "a").await;
+    let r = s
+        .http()
+        .post(format!("{}/api/v1/rooms/{room}/messages", s.url))
+        .bearer_auth(&key)
+        .json(&json!({"data": "from the backend"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let published: Value = r.json().await.unwrap();
+    let got = messages(&mut reader, BURST + 1).await;
+    // Whatever of the burst had reached the room came before it, in the one order.
+    let last = got.last().unwrap();
+    let at = got
+        .iter()
+        .position(|m| m["data"] == "from the backend")
+        .unwrap();
+    assert_eq!(got[at]["seq"], published["seq"], "{published}");
+    assert_eq!(last["seq"], got[0]["seq"].as_u64().unwrap() + BURST as u64);
+    // Its answer named a stored `seq`: history has it.
+    reader
+        .send_json(json!({"type": "history", "before": published["seq"].as_u64().unwrap() + 1, "limit": 1}))
+        .await;
+    let h = reader.recv_type("history").await;
+    assert_eq!(h["messages"][0]["data"], "from the backend");
     sender.close().await;
     reader.close().await;
 }

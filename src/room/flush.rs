@@ -487,4 +487,114 @@ mod tests {
         let mut f = Flush::new(o);
         assert!(f.arrays_for(None, true).is_empty());
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::{BTreeMap, BTreeSet};
+
+        #[derive(Debug, Clone)]
+        enum Step {
+            /// A socket of user `u` arrives.
+            Arrive(u8),
+            /// The `n`th live socket (mod their number) leaves.
+            Leave(u8),
+            Publish,
+            Flush,
+        }
+
+        fn step() -> impl Strategy<Value = Step> {
+            prop_oneof![
+                4 => (0u8..5).prop_map(Step::Arrive),
+                3 => any::<u8>().prop_map(Step::Leave),
+                2 => Just(Step::Publish),
+                2 => Just(Step::Flush),
+            ]
+        }
+
+        /// Applies every `presence` in `arrays` to `view`; returns the `seq`s they carry.
+        fn apply(arrays: &[String], view: &mut BTreeSet<String>) -> Vec<u64> {
+            let mut seqs = Vec::new();
+            for array in arrays {
+                let frames: Vec<Value> = serde_json::from_str(array).unwrap();
+                for f in frames {
+                    if f["type"] == "presence" {
+                        for m in f["left"].as_array().unwrap() {
+                            assert!(view.remove(m["id"].as_str().unwrap()), "left: not a member");
+                        }
+                        for m in f["joined"].as_array().unwrap() {
+                            let new = view.insert(m["id"].as_str().unwrap().to_owned());
+                            assert!(new, "joined: already a member");
+                        }
+                    } else {
+                        seqs.push(f["seq"].as_u64().unwrap());
+                    }
+                }
+            }
+            seqs
+        }
+
+        proptest! {
+            /// Whatever arrives, leaves and is published between flushes, every socket's
+            /// view (its welcome's members, then each `presence` applied) is the room's
+            /// members after each flush, and it gets every message after its welcome's
+            /// `last_seq` once, in order.
+            #[test]
+            fn presence_and_messages_add_up_for_every_socket(steps in proptest::collection::vec(step(), 1..60)) {
+                // conn id -> (user, view, next seq it expects)
+                let mut live: BTreeMap<String, (String, BTreeSet<String>, u64)> = BTreeMap::new();
+                let mut outbox = Outbox::default();
+                let mut next_conn = 0;
+                let mut seq = 0u64;
+                let mut stored = 0u64;
+                let members = |live: &BTreeMap<String, (String, BTreeSet<String>, u64)>| -> BTreeSet<String> {
+                    live.values().map(|(u, ..)| u.clone()).collect()
+                };
+                for step in steps.iter().cloned().chain([Step::Flush]) {
+                    match step {
+                        Step::Arrive(u) => {
+                            let user = format!("u{u}");
+                            let first = !members(&live).contains(&user);
+                            next_conn += 1;
+                            let conn = format!("c{next_conn}");
+                            live.insert(conn.clone(), (user.clone(), BTreeSet::new(), stored + 1));
+                            let view = members(&live);
+                            live.get_mut(&conn).unwrap().1 = view;
+                            if first {
+                                outbox.change(change(&user, true));
+                            }
+                            outbox.arrived(&conn);
+                        }
+                        Step::Leave(n) => {
+                            if live.is_empty() {
+                                continue;
+                            }
+                            let conn = live.keys().nth(usize::from(n) % live.len()).unwrap().clone();
+                            let (user, ..) = live.remove(&conn).unwrap();
+                            if !members(&live).contains(&user) {
+                                outbox.change(change(&user, false));
+                            }
+                        }
+                        Step::Publish => {
+                            seq += 1;
+                            outbox.message(message(seq, None));
+                        }
+                        Step::Flush => {
+                            let mut flush = Flush::new(std::mem::take(&mut outbox));
+                            let now = members(&live);
+                            for (conn, (_, view, expect)) in live.iter_mut() {
+                                let who = flush.is_special(conn).then_some(conn.as_str());
+                                let got = apply(&flush.arrays_for(who, true), view);
+                                prop_assert_eq!(&*view, &now, "socket {}", conn);
+                                let want: Vec<u64> = (*expect..=seq).collect();
+                                prop_assert_eq!(got, want, "socket {}", conn);
+                                *expect = seq + 1;
+                            }
+                            stored = seq;
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

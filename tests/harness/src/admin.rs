@@ -1,4 +1,5 @@
-//! Calls to the admin API (`/admin/...`): room stats, user records and revocations. All
+//! Calls to the admin API (`/admin/...`): room stats, user records, revocations and
+//! server API keys. All
 //! but [`Server::room_stats`] send the test `ADMIN_TOKEN`.
 
 use serde_json::{json, Value};
@@ -27,6 +28,28 @@ impl Server {
         assert_eq!(stats.status, 200, "{}", stats.text);
         stats.json["instance"].as_str().unwrap().to_owned()
     }
+}
+
+/// A new server API key named `name` with `scopes` and `rooms` (`POST
+/// /admin/api-keys`, asserting 201): its id and the key itself.
+pub async fn make_api_key(
+    s: &Server,
+    name: &str,
+    scopes: &[&str],
+    rooms: &[&str],
+) -> (String, String) {
+    let req = s
+        .http()
+        .post(format!("{}/admin/api-keys", s.url))
+        .header("cf-connecting-ip", fresh_address())
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": name, "scopes": scopes, "rooms": rooms}));
+    let r = Reply::from(req.send().await.unwrap()).await;
+    assert_eq!(r.status, 201, "make key {name}: {}", r.text);
+    (
+        r.json["id"].as_str().unwrap().to_owned(),
+        r.json["key"].as_str().unwrap().to_owned(),
+    )
 }
 
 /// `{method} {path}` with the admin token and a JSON body.
