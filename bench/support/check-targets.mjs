@@ -2,9 +2,12 @@
 // target is started on workerd with tests/support/runtime.mjs (fresh state in a temp
 // directory), exercised over HTTP and WebSockets, and stopped.
 //
-//   node bench/support/check-targets.mjs                      # js-reference and js-bare
-//   node bench/support/check-targets.mjs roomgate js-bare     # any of: roomgate (needs a
-//                                                             # built build/), js-reference, js-bare
+//   node bench/support/check-targets.mjs                      # js-reference, js-bare, js-bare-batched
+//   node bench/support/check-targets.mjs roomgate js-bare     # any of: roomgate, roomgate-v2 (both
+//                                                             # need a built build/), js-reference,
+//                                                             # js-bare, js-bare-batched
+//
+// roomgate-v2 is the same build checked with protocol v2 clients (docs/protocol.md §4).
 //
 // Prints one line per check; exits 1 if any check failed (0 otherwise).
 import { spawn } from "node:child_process";
@@ -21,10 +24,15 @@ const TIMEOUT_MS = 10_000;
 const QUIET_MS = 400;
 
 const TARGETS = {
-  roomgate: { config: "wrangler.toml", auth: true },
-  "js-reference": { config: "bench/targets/js-reference/wrangler.toml", auth: true },
-  "js-bare": { config: "bench/targets/js-bare/wrangler.toml", auth: false },
+  roomgate: { config: "wrangler.toml", check: checkAuthenticated },
+  "roomgate-v2": { config: "wrangler.toml", check: checkV2 },
+  "js-reference": { config: "bench/targets/js-reference/wrangler.toml", check: checkAuthenticated },
+  "js-bare": { config: "bench/targets/js-bare/wrangler.toml", check: checkBare },
+  "js-bare-batched": { config: "bench/targets/js-bare-batched/wrangler.toml", check: checkBatched },
 };
+// js-bare-batched's window (its wrangler.toml) and roomgate's default FLUSH_MS.
+const FLUSH_MS = 16;
+const MAX_ARRAY_BYTES = 64 * 1024;
 
 let failures = 0;
 function ok(name) {
@@ -123,11 +131,12 @@ function mint(claims = {}, { header, secret = JWT_SECRET, signature } = {}) {
   return `${h}.${p}.${sig}`;
 }
 
-/** Opens a socket; resolves with a Client once open, rejects with {status, body} if refused. */
-function connect(base, path, token) {
+/** Opens a socket offering `protocols`; resolves with a Client once open, rejects with
+ * {status, body} if refused. */
+function connect(base, path, token, protocols = []) {
   return new Promise((resolve, reject) => {
     const headers = token ? { Authorization: `Bearer ${token}` } : {};
-    const ws = new WebSocket(base.replace(/^http/, "ws") + path, { headers });
+    const ws = new WebSocket(base.replace(/^http/, "ws") + path, protocols, { headers });
     const timer = setTimeout(() => reject(new Error("connect timed out")), TIMEOUT_MS);
     ws.on("unexpected-response", (_req, res) => {
       let body = "";
@@ -185,6 +194,27 @@ class Client {
       });
     }
     return this.queue.shift();
+  }
+  /** The frame objects of the next frame: an array's elements, a bare object as an array
+   * of one (protocol v2, js-bare-batched). */
+  async objects(ms = TIMEOUT_MS) {
+    const frame = JSON.parse(await this.raw(ms));
+    return Array.isArray(frame) ? frame : [frame];
+  }
+  /** The next frame object, from arrays, whose type is one of `types` (others skipped).
+   * Every object seen is kept in `this.seen`. */
+  async nextObject(...types) {
+    this.pendingObjects ??= [];
+    this.seen ??= [];
+    for (;;) {
+      while (this.pendingObjects.length > 0) {
+        const o = this.pendingObjects.shift();
+        if (types.includes(o.type)) return o;
+      }
+      const objects = await this.objects();
+      this.seen.push(...objects);
+      this.pendingObjects.push(...objects);
+    }
   }
   /** The next JSON frame whose type is one of `types` (frames of other types are skipped:
    * join, leave, ... as the load generator does). */
@@ -452,9 +482,168 @@ async function checkBare(base) {
   for (const c of [a, b, other]) c.close();
 }
 
+/** Reads arrays from `c` until they hold `count` frame objects; the arrays, parsed. */
+async function arraysHolding(c, count) {
+  const arrays = [];
+  let held = 0;
+  while (held < count) {
+    const text = await c.raw();
+    const a = JSON.parse(text);
+    assert(Array.isArray(a), `not an array: ${text.slice(0, 80)}`);
+    assert(
+      Buffer.byteLength(text) <= MAX_ARRAY_BYTES || a.length === 1,
+      `an array of ${a.length} frames is ${Buffer.byteLength(text)} bytes`,
+    );
+    arrays.push(a);
+    held += a.length;
+  }
+  return arrays;
+}
+
+async function checkBatched(base) {
+  const room = `check-${randomBytes(4).toString("hex")}`;
+  await check("a plain GET (no upgrade) is 426", async () => {
+    const res = await fetch(`${base}/ws/${room}`);
+    assert(res.status === 426, `status ${res.status}`);
+  });
+  let a, b, other;
+  await check("three sockets connect without a token (two in one room)", async () => {
+    a = await connect(base, `/ws/${room}`);
+    b = await connect(base, `/ws/${room}`);
+    other = await connect(base, `/ws/${room}-other`);
+  });
+  if (!a || !b || !other) return;
+  await check("no welcome frame", async () => {
+    await a.quiet();
+    await b.quiet();
+  });
+  await check("in an idle room a frame goes at once to every socket, as an array of one", async () => {
+    a.send('{"type":"publish","data":1}');
+    for (const c of [a, b]) {
+      const got = await c.raw(FLUSH_MS * 20);
+      assert(got === '[{"type":"publish","data":1}]', `got ${got}`);
+    }
+  });
+  await check("a burst is coalesced: each frame once, in order, the same arrays to every socket", async () => {
+    await sleep(FLUSH_MS * 4);
+    const count = 20;
+    for (let i = 0; i < count; i++) a.send(JSON.stringify({ type: "publish", data: { i } }));
+    const seen = [];
+    for (const c of [a, b]) {
+      const arrays = await arraysHolding(c, count);
+      const order = arrays.flat().map((f) => f.data.i);
+      assert(JSON.stringify(order) === JSON.stringify([...Array(count).keys()]), `order ${order}`);
+      assert(arrays[0].length === 1, `the first of the burst waited: ${arrays[0].length} in its array`);
+      assert(arrays.length < count, `${arrays.length} arrays for ${count} frames`);
+      seen.push(arrays.map((x) => x.length).join(","));
+    }
+    assert(seen[0] === seen[1], `different arrays: ${seen.join(" vs ")}`);
+  });
+  await check("arrays are split above 64 KiB, never a frame", async () => {
+    await sleep(FLUSH_MS * 4);
+    const count = 13;
+    const pad = "x".repeat(10_000);
+    for (let i = 0; i < count; i++) a.send(JSON.stringify({ type: "publish", data: { i, pad } }));
+    const arrays = await arraysHolding(b, count);
+    const order = arrays.flat().map((f) => f.data.i);
+    assert(JSON.stringify(order) === JSON.stringify([...Array(count).keys()]), `order ${order}`);
+    // The first goes at once; the other 12 (about 120 KB) take at least two arrays.
+    assert(arrays.length >= 3, `${arrays.length} arrays`);
+    await arraysHolding(a, count);
+  });
+  await check("another room hears nothing", () => other.quiet());
+  for (const c of [a, b, other]) c.close();
+}
+
+async function checkV2(base) {
+  const room = `check-${randomBytes(4).toString("hex")}`;
+  const v2 = ["roomgate.v2"];
+  let a, b;
+  await check("offering roomgate.v2 selects it; the welcome opens the first array", async () => {
+    a = await connect(base, `/ws/${room}`, mint({ sub: "alice", name: "Alice" }), v2);
+    assert(a.ws.protocol === "roomgate.v2", `selected ${JSON.stringify(a.ws.protocol)}`);
+    const text = await a.raw();
+    const first = JSON.parse(text);
+    assert(Array.isArray(first) && first[0]?.type === "welcome", `first frame ${text.slice(0, 120)}`);
+    assert(first[0].room === room && first[0].last_seq === 0, `welcome ${JSON.stringify(first[0])}`);
+    a.pendingObjects = first.slice(1);
+    a.seen = [...first];
+  });
+  if (!a) return;
+  await check("a member arriving is a presence frame, not a join", async () => {
+    b = await connect(base, `/ws/${room}`, mint({ sub: "bob", name: "Bob" }), v2);
+    const w = await b.nextObject("welcome");
+    assert(w.user?.id === "bob", `welcome.user ${JSON.stringify(w.user)}`);
+    const p = await a.nextObject("presence");
+    assert(
+      p.joined?.some((u) => u.id === "bob") && Array.isArray(p.left),
+      `presence ${JSON.stringify(p)}`,
+    );
+  });
+  if (!b) return;
+  await check("messages come in arrays, seq 1 then 2 for both", async () => {
+    a.send(JSON.stringify({ type: "publish", data: "one" }));
+    b.send(JSON.stringify({ type: "publish", data: "two" }));
+    const seen = [];
+    for (const c of [a, b]) {
+      const m1 = await c.nextObject("message");
+      const m2 = await c.nextObject("message");
+      assert(m1.seq === 1 && m2.seq === 2, `seqs ${m1.seq}, ${m2.seq}`);
+      seen.push(`${m1.data},${m2.data}`);
+    }
+    assert(seen[0] === seen[1], `different orders: ${seen.join(" vs ")}`);
+  });
+  await check("an array of publishes is handled element by element, in order", async () => {
+    a.send(JSON.stringify([{ type: "publish", data: "three" }, { type: "publish", data: "four" }]));
+    for (const c of [a, b]) {
+      const m3 = await c.nextObject("message");
+      const m4 = await c.nextObject("message");
+      assert(m3.seq === 3 && m3.data === "three" && m4.seq === 4 && m4.data === "four",
+        `got ${JSON.stringify([m3, m4])}`);
+    }
+  });
+  await check("ping gets the runtime's bare pong", async () => {
+    a.send('{"type":"ping"}');
+    for (;;) {
+      const text = await a.raw();
+      const f = JSON.parse(text);
+      if (!Array.isArray(f)) {
+        assert(f.type === "pong", `bare ${text}`);
+        break;
+      }
+      a.seen.push(...f);
+    }
+  });
+  await check("a burst is coalesced into fewer arrays, every message once and in order", async () => {
+    await sleep(FLUSH_MS * 4);
+    const count = 20;
+    for (let i = 0; i < count; i++) a.send(JSON.stringify({ type: "publish", data: i }));
+    let arrays = 0;
+    const seqs = [];
+    while (seqs.length < count) {
+      const objects = await b.objects();
+      arrays++;
+      for (const o of objects) if (o.type === "message") seqs.push(o.seq);
+    }
+    assert(JSON.stringify(seqs) === JSON.stringify([...Array(count).keys()].map((i) => i + 5)),
+      `seqs ${seqs}`);
+    assert(arrays < count, `${arrays} arrays for ${count} messages`);
+  });
+  await check("a v2 socket never gets join or leave", async () => {
+    await sleep(QUIET_MS);
+    for (const text of a.queue.splice(0)) {
+      const f = JSON.parse(text);
+      a.seen.push(...(Array.isArray(f) ? f : [f]));
+    }
+    assert(!a.seen.some((o) => o.type === "join" || o.type === "leave"), "join/leave seen");
+  });
+  a.close();
+  b.close();
+}
+
 // ---------------------------------------------------------------------------------------
 
-const names = process.argv.length > 2 ? process.argv.slice(2) : ["js-reference", "js-bare"];
+const names = process.argv.length > 2 ? process.argv.slice(2) : ["js-reference", "js-bare", "js-bare-batched"];
 for (const name of names) {
   const target = TARGETS[name];
   if (!target) {
@@ -466,7 +655,7 @@ for (const name of names) {
   try {
     const { url, workerd_pid } = await runtime.ready;
     console.log(`  serving on ${url}, workerd pid ${workerd_pid}`);
-    await (target.auth ? checkAuthenticated(url) : checkBare(url));
+    await target.check(url);
   } catch (err) {
     fail(`${name} runtime`, err.message);
   } finally {

@@ -24,6 +24,7 @@ pub async fn bench_target(ctx: &Ctx, kind: Kind) -> Value {
             Err(e) => {
                 say!("{name}: {e}");
                 out["error"] = json!(e);
+                ctx.progress.skip_served(kind);
             }
             Ok(mut t) => {
                 say!(

@@ -5,11 +5,12 @@ use crate::target::{self, Kind};
 use std::path::PathBuf;
 
 pub const USAGE: &str =
-    "usage: roomgate-bench [--quick] [--targets roomgate,roomgate-no-presence,js-reference,js-bare,native]
+    "usage: roomgate-bench [--quick]
+       [--targets roomgate,roomgate-v1,roomgate-no-presence,js-reference,js-bare,js-bare-batched,native]
        [--scenarios upgrades,fanout,cpu,login,size] [--n 10,100,1000] [--reps N]
        [--k N] [--upgrade-rate R] [--closed-secs S] [--warmup-secs S] [--step-secs S]
-       [--start-rate R] [--cpu-n N] [--cpu-rate R] [--login-secs S]
-       [--out DIR]";
+       [--start-rate R] [--cpu-n N] [--cpu-rate R] [--login-secs S] [--max-deliveries D]
+       [--out DIR] [--render RESULTS.json]";
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Config {
@@ -37,6 +38,9 @@ pub struct Config {
     pub kinds: Vec<Kind>,
     #[serde(skip)]
     pub out: Option<PathBuf>,
+    /// `--render FILE`: no run; the report and chart of an earlier run's results JSON.
+    #[serde(skip)]
+    pub render: Option<PathBuf>,
 }
 
 impl Config {
@@ -46,10 +50,9 @@ impl Config {
     }
 }
 
-pub fn parse_args() -> Result<Config, String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let mut c = Config {
+/// The settings of a run before its flags (other than `--quick`) apply.
+pub fn defaults(quick: bool) -> Config {
+    Config {
         quick,
         targets: vec![],
         scenarios: ["upgrades", "fanout", "cpu", "login", "size"]
@@ -78,7 +81,14 @@ pub fn parse_args() -> Result<Config, String> {
         cold_reps: if quick { 1 } else { 3 },
         kinds: target::ALL.to_vec(),
         out: None,
-    };
+        render: None,
+    }
+}
+
+pub fn parse_args() -> Result<Config, String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let mut c = defaults(quick);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || it.next().cloned().ok_or(format!("{a} needs a value"));
@@ -119,7 +129,9 @@ pub fn parse_args() -> Result<Config, String> {
             "--cpu-n" => c.cpu_n = num(val()?)?.max(1.0) as usize,
             "--cpu-rate" => c.cpu_rate = num(val()?)?.max(1.0) as u64,
             "--login-secs" => c.login_secs = num(val()?)?,
+            "--max-deliveries" => c.max_deliveries_per_s = num(val()?)?.max(1.0) as u64,
             "--out" => c.out = Some(PathBuf::from(val()?)),
+            "--render" => c.render = Some(PathBuf::from(val()?)),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }

@@ -1,15 +1,17 @@
 //! What every scenario of a run shares: the settings, the secrets the targets are started
-//! with, the tokens minted for them, where the logs go, and the progress log ([`say!`]).
+//! with, the tokens minted for them, where the logs go, the log ([`say!`]) and the
+//! progress lines with the time left (`progress.rs`).
 
 use crate::cli::Config;
 use crate::fanout::StepConfig;
+use crate::progress::Progress;
 use crate::target::{Kind, Secrets};
 use crate::token;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// A progress line on stderr, `[bench] ...`.
+/// A line on stderr, `[bench] ...`.
 macro_rules! say {
     ($($t:tt)*) => { eprintln!("[bench] {}", format!($($t)*)) };
 }
@@ -24,6 +26,7 @@ pub struct Ctx {
     pub tokens: Rc<Vec<String>>,
     /// Where each target's stderr goes (`<results>/logs`).
     pub logs: PathBuf,
+    pub progress: Progress,
 }
 
 impl Ctx {

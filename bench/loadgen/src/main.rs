@@ -2,7 +2,8 @@
 //! bench/results/. Started by `./bench/run` (pinned to core 1; the servers get core 0).
 //!
 //! `cli.rs` reads the command line; `bench_target.rs` runs the scenarios (`scenario/`)
-//! against each target with the shared `context.rs`; `markdown.rs` writes the report.
+//! against each target with the shared `context.rs`, printing its progress
+//! (`progress.rs`); `markdown.rs` writes the report and `svg.rs` its chart.
 //! The other modules are the drivers the scenarios use.
 
 mod bench_target;
@@ -12,21 +13,24 @@ mod fanout;
 mod http;
 mod login;
 mod markdown;
+mod progress;
 mod quiet;
 mod report;
 mod scan;
 mod scenario;
 mod size;
 mod stats;
+mod svg;
 mod sweep;
 mod target;
 mod token;
 mod upgrades;
+mod wire;
 mod ws;
 
 use bench_target::bench_target;
 use context::{say, Ctx};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use target::Secrets;
@@ -66,8 +70,51 @@ fn raise_fd_limit() -> Option<u64> {
     }
 }
 
+/// Writes the report and the chart of `results` into `dir`, as `<stem>.{md,svg}` (and
+/// `<stem>.json` when `json` is given); returns the markdown.
+fn write_reports(
+    dir: &Path,
+    stem: &str,
+    results: &Value,
+    json: Option<&str>,
+) -> Result<String, String> {
+    let svg_name = format!("{stem}.svg");
+    // Each report shows the chart written next to it.
+    let md = markdown::markdown(results, Some(&svg_name));
+    let svg = svg::chart(results);
+    let json_name = format!("{stem}.json");
+    let md_name = format!("{stem}.md");
+    let mut files = vec![(md_name.as_str(), md.as_str()), (&svg_name, &svg)];
+    if let Some(j) = json {
+        files.push((&json_name, j));
+    }
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(md)
+}
+
+/// `--render`: the report and chart of an earlier run, next to its JSON (or in `--out`).
+fn render(path: &Path, out: Option<&Path>) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut results: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    results["ratios"] = report::ratios(&results, &markdown::sections(&results["config"]));
+    let dir = out.or(path.parent()).unwrap_or(Path::new("."));
+    let stem = path
+        .file_stem()
+        .map_or("render".into(), |s| s.to_string_lossy().into_owned());
+    write_reports(dir, &stem, &results, None)?;
+    say!("wrote {}/{stem}.{{md,svg}}", dir.display());
+    Ok(())
+}
+
 async fn run() -> Result<(), String> {
     let cfg = cli::parse_args()?;
+    if let Some(path) = &cfg.render {
+        return render(path, cfg.out.as_deref());
+    }
     let root = repo_root();
     let results_dir = cfg
         .out
@@ -108,33 +155,33 @@ async fn run() -> Result<(), String> {
         secrets,
         tokens,
         logs,
+        progress: progress::Progress::new(&cfg),
     };
+    say!(
+        "estimated length of the run: {} (nominal costs, bench/README.md)",
+        progress::duration(std::time::Duration::from_secs_f64(
+            ctx.progress.nominal_total()
+        ))
+    );
     let started = token::now_unix();
     let mut per_target = serde_json::Map::new();
     for &kind in &cfg.kinds {
         per_target.insert(kind.name().into(), bench_target(&ctx, kind).await);
     }
-    let results = json!({
+    let mut results = json!({
         "machine": report::machine(&root),
         "config": cfg,
         "duration_s": token::now_unix() - started,
         "targets": per_target,
     });
-    let md = markdown::markdown(&results);
+    results["ratios"] = report::ratios(&results, &markdown::sections(&results["config"]));
     let stamp = report::utc(started).replace([':', '-'], "");
     let json_text = serde_json::to_string_pretty(&results).unwrap();
-    for (name, text) in [
-        ("latest.json".to_string(), &json_text),
-        ("latest.md".to_string(), &md),
-        (format!("{stamp}.json"), &json_text),
-        (format!("{stamp}.md"), &md),
-    ] {
-        let path = results_dir.join(name);
-        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-    }
+    let md = write_reports(&results_dir, "latest", &results, Some(&json_text))?;
+    write_reports(&results_dir, &stamp, &results, Some(&json_text))?;
     println!("{md}");
     say!(
-        "wrote {}/latest.{{md,json}} and {stamp}.{{md,json}}",
+        "wrote {}/latest.{{md,json,svg}} and {stamp}.{{md,json,svg}}",
         results_dir.display()
     );
     Ok(())

@@ -121,49 +121,153 @@ pub fn cell(v: Option<&Value>, reference: Option<&Value>, decimals: usize) -> St
     out
 }
 
-/// One table: rows of (label, JSON pointer under each target, decimals).
-pub fn table(
-    title: &str,
-    note: &str,
-    targets: &[(&str, &Value)],
-    rows: &[(String, String, usize)],
-) -> String {
-    let reference = targets
-        .iter()
-        .find(|(n, _)| *n == "js-reference")
-        .map(|(_, v)| *v);
+/// One row of a table: its label, the JSON pointer of its figure under each target's
+/// results, the decimals shown.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub label: String,
+    pub pointer: String,
+    pub decimals: usize,
+}
+
+/// One table of the report.
+#[derive(Debug, Clone)]
+pub struct Section {
+    pub title: String,
+    pub note: String,
+    pub rows: Vec<Row>,
+    /// Does it get the column of [`BATCHED_PAIR`]'s ratio?
+    pub vs_batched: bool,
+}
+
+/// The target every figure is divided by.
+pub const REFERENCE: &str = "js-reference";
+/// roomgate's coalesced delivery against the platform's ceiling for it: the second ratio
+/// of the fan-out and CPU tables.
+pub const BATCHED_PAIR: (&str, &str) = ("roomgate", "js-bare-batched");
+
+/// The targets of `results`, in the order of `target::ALL`.
+pub fn targets(results: &Value) -> Vec<(&'static str, &Value)> {
+    results["targets"]
+        .as_object()
+        .map(|m| {
+            crate::target::ALL
+                .iter()
+                .filter_map(|k| m.get(k.name()).map(|v| (k.name(), v)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `a / b` of two figures, when both are numbers and `b` is not 0.
+pub fn ratio(a: Option<&Value>, b: Option<&Value>) -> Option<f64> {
+    let (a, b) = (number(a?)?, number(b?)?);
+    (b != 0.0).then(|| a / b)
+}
+
+/// One table (none when no target measures it): a column per target that measures it,
+/// then, for a section with
+/// `vs_batched` and both targets of [`BATCHED_PAIR`] in it, that ratio's column.
+pub fn table(sec: &Section, targets: &[(&str, &Value)]) -> String {
+    let find = |name: &str| targets.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+    let reference = find(REFERENCE);
     // A target that does not measure this section (roomgate-no-presence: upgrades only)
     // gets no column; one that failed keeps its column of "—".
     let targets: Vec<&(&str, &Value)> = targets
         .iter()
         .filter(|(_, v)| {
-            v.get("error").is_some() || rows.iter().any(|(_, p, _)| v.pointer(p).is_some())
+            v.get("error").is_some() || sec.rows.iter().any(|r| v.pointer(&r.pointer).is_some())
         })
         .collect();
-    let mut s = format!("### {title}\n\n");
-    if !note.is_empty() {
-        s.push_str(note);
+    if targets.is_empty() {
+        return String::new();
+    }
+    let pair = sec
+        .vs_batched
+        .then(|| Some((find(BATCHED_PAIR.0)?, find(BATCHED_PAIR.1)?)))
+        .flatten()
+        .filter(|(a, b)| {
+            sec.rows
+                .iter()
+                .any(|r| ratio(a.pointer(&r.pointer), b.pointer(&r.pointer)).is_some())
+        });
+    let mut s = format!("### {}\n\n", sec.title);
+    if !sec.note.is_empty() {
+        s.push_str(&sec.note);
         s.push_str("\n\n");
     }
     s.push_str("| |");
     for (name, _) in &targets {
         s.push_str(&format!(" {name} |"));
     }
+    if pair.is_some() {
+        s.push_str(&format!(" {} ÷ {} |", BATCHED_PAIR.0, BATCHED_PAIR.1));
+    }
     s.push_str("\n|---|");
-    for _ in &targets {
+    for _ in 0..targets.len() + usize::from(pair.is_some()) {
         s.push_str("---|");
     }
     s.push('\n');
-    for (label, pointer, decimals) in rows {
-        s.push_str(&format!("| {label} |"));
-        let r = reference.and_then(|r| r.pointer(pointer));
+    for r in &sec.rows {
+        s.push_str(&format!("| {} |", r.label));
+        let reference = reference.and_then(|v| v.pointer(&r.pointer));
         for (_, v) in &targets {
-            s.push_str(&format!(" {} |", cell(v.pointer(pointer), r, *decimals)));
+            s.push_str(&format!(
+                " {} |",
+                cell(v.pointer(&r.pointer), reference, r.decimals)
+            ));
+        }
+        if let Some((a, b)) = pair {
+            let x = ratio(a.pointer(&r.pointer), b.pointer(&r.pointer));
+            s.push_str(&format!(
+                " {} |",
+                x.map_or("—".into(), |x| format!("×{x:.2}"))
+            ));
         }
         s.push('\n');
     }
     s.push('\n');
     s
+}
+
+/// The ratios of the report's tables, for the results JSON: each target's figures over
+/// js-reference's (`to_js_reference`, by target, then by pointer), and roomgate's over
+/// js-bare-batched's (`roomgate_to_js_bare_batched`, by pointer). Only figures both sides
+/// have.
+pub fn ratios(results: &Value, sections: &[Section]) -> Value {
+    let targets = targets(results);
+    let find = |name: &str| targets.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+    let rows = || sections.iter().flat_map(|s| s.rows.iter());
+    let over = |a: &Value, b: &Value, rows: &mut dyn Iterator<Item = &Row>| {
+        let mut m = serde_json::Map::new();
+        for r in rows {
+            if let Some(x) = ratio(a.pointer(&r.pointer), b.pointer(&r.pointer)) {
+                m.insert(r.pointer.clone(), json!(x));
+            }
+        }
+        Value::Object(m)
+    };
+    let mut to_reference = serde_json::Map::new();
+    if let Some(reference) = find(REFERENCE) {
+        for (name, v) in &targets {
+            to_reference.insert((*name).into(), over(v, reference, &mut rows()));
+        }
+    }
+    let batched = match (find(BATCHED_PAIR.0), find(BATCHED_PAIR.1)) {
+        (Some(a), Some(b)) => over(
+            a,
+            b,
+            &mut sections
+                .iter()
+                .filter(|s| s.vs_batched)
+                .flat_map(|s| s.rows.iter()),
+        ),
+        _ => json!({}),
+    };
+    json!({
+        "to_js_reference": to_reference,
+        "roomgate_to_js_bare_batched": batched,
+    })
 }
 
 #[cfg(test)]
@@ -189,6 +293,19 @@ mod tests {
         assert_eq!(cell(None, Some(&r), 0), "—");
     }
 
+    fn section(title: &str, pointer: &str, vs_batched: bool) -> Section {
+        Section {
+            title: title.into(),
+            note: String::new(),
+            rows: vec![Row {
+                label: "rate".into(),
+                pointer: pointer.into(),
+                decimals: 0,
+            }],
+            vs_batched,
+        }
+    }
+
     #[test]
     fn a_target_without_the_section_gets_no_column_a_failed_one_does() {
         let measured = json!({"upgrades": {"rate": 5}, "login": {"rate": 3}});
@@ -199,26 +316,53 @@ mod tests {
             ("roomgate-no-presence", &upgrades_only),
             ("js-bare", &failed),
         ];
-        let login = table(
-            "Login",
-            "",
-            &targets,
-            &[("logins/s".into(), "/login/rate".into(), 0)],
-        );
+        let login = table(&section("Login", "/login/rate", false), &targets);
         assert!(login.contains("| | js-reference | js-bare |\n"), "{login}");
-        let upgrades = table(
-            "Upgrades",
-            "",
-            &targets,
-            &[("upgrades/s".into(), "/upgrades/rate".into(), 0)],
-        );
+        let nobody = table(&section("Size", "/size/raw", false), &targets[1..2]);
+        assert_eq!(nobody, "");
+        let upgrades = table(&section("Upgrades", "/upgrades/rate", false), &targets);
         assert!(
             upgrades.contains("| | js-reference | roomgate-no-presence | js-bare |\n"),
             "{upgrades}"
         );
         assert!(
-            upgrades.contains("| upgrades/s | 5 (×1.00) | 7 (×1.40) | — |"),
+            upgrades.contains("| rate | 5 (×1.00) | 7 (×1.40) | — |"),
             "{upgrades}"
         );
+    }
+
+    #[test]
+    fn fan_out_tables_also_divide_roomgate_by_js_bare_batched() {
+        let rg = json!({"fanout": {"rate": {"median": 300.0, "min": 300.0, "max": 300.0, "values": [300.0]}}});
+        let reference = json!({"fanout": {"rate": 100}});
+        let batched = json!({"fanout": {"rate": 600}});
+        let targets = [
+            ("roomgate", &rg),
+            ("js-reference", &reference),
+            ("js-bare-batched", &batched),
+        ];
+        let t = table(&section("Fan-out", "/fanout/rate", true), &targets);
+        assert!(
+            t.contains("| | roomgate | js-reference | js-bare-batched | roomgate ÷ js-bare-batched |\n|---|---|---|---|---|\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| rate | 300 (×3.00) | 100 (×1.00) | 600 (×6.00) | ×0.50 |"),
+            "{t}"
+        );
+        // Not for tables without the flag, nor without both targets.
+        let plain = table(&section("Fan-out", "/fanout/rate", false), &targets);
+        assert!(!plain.contains("÷"), "{plain}");
+        let alone = table(&section("Fan-out", "/fanout/rate", true), &targets[..2]);
+        assert!(!alone.contains("÷"), "{alone}");
+
+        let results = json!({"targets": {"roomgate": rg, "js-reference": reference, "js-bare-batched": batched}});
+        let r = ratios(&results, &[section("Fan-out", "/fanout/rate", true)]);
+        assert_eq!(r["to_js_reference"]["roomgate"]["/fanout/rate"], json!(3.0));
+        assert_eq!(
+            r["to_js_reference"]["js-bare-batched"]["/fanout/rate"],
+            json!(6.0)
+        );
+        assert_eq!(r["roomgate_to_js_bare_batched"]["/fanout/rate"], json!(0.5));
     }
 }

@@ -71,7 +71,7 @@ pub fn wrangler_main(root: &Path, toml_rel: &str) -> Result<String, String> {
 /// script, the native server's binary.
 pub fn artefacts(root: &Path, kind: Kind) -> Vec<Result<FileSize, String>> {
     match kind {
-        Kind::Roomgate | Kind::RoomgateNoPresence => vec![
+        Kind::Roomgate | Kind::RoomgateV1 | Kind::RoomgateNoPresence => vec![
             measure_file(root, "build/index_bg.wasm"),
             measure_file(root, "build/index.js"),
         ],
@@ -108,7 +108,16 @@ pub async fn cold_start(
     let mut attempts = 0;
     let result = loop {
         attempts += 1;
-        match upgrade(&running.addr, "/ws/cold", token, Duration::from_secs(10)).await {
+        let protocol = kind.wire().subprotocol();
+        match upgrade(
+            &running.addr,
+            "/ws/cold",
+            token,
+            protocol,
+            Duration::from_secs(10),
+        )
+        .await
+        {
             Upgrade::Open(ws, _) => {
                 let at = t0.elapsed();
                 drop(ws);

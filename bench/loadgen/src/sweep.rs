@@ -45,6 +45,16 @@ impl Sweep {
         self.current
     }
 
+    /// Is it still doubling (no rate has failed yet)?
+    pub fn doubling(&self) -> bool {
+        self.bad.is_none()
+    }
+
+    /// Bisections still to run once a rate has failed.
+    pub fn bisections_left(&self) -> u32 {
+        self.bisections_left
+    }
+
     /// The highest rate found sustainable so far.
     pub fn best(&self) -> Option<u64> {
         self.good

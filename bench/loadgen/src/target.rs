@@ -5,6 +5,7 @@
 //! stops the target; whatever is left of the group is killed afterwards, and every group
 //! still registered is killed if the generator panics or is interrupted.
 
+use crate::wire::Wire;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -14,21 +15,29 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
+    /// roomgate with protocol v2 clients (`roomgate.v2`: arrays of frames, coalesced).
     Roomgate,
+    /// The same build with protocol v1 clients: one frame per message.
+    RoomgateV1,
     /// roomgate with presence off in every room (`PRESENCE_ROOMS = []`): the same job as
     /// js-reference, which has no presence. Upgrades only: presence changes nothing else
     /// the benchmark measures (fan-out frames, logins, the artefact).
     RoomgateNoPresence,
     JsReference,
     JsBare,
+    /// js-bare with roomgate's flush policy: the platform's ceiling for coalesced
+    /// delivery, as js-bare is for one frame per message.
+    JsBareBatched,
     Native,
 }
 
-pub const ALL: [Kind; 5] = [
+pub const ALL: [Kind; 7] = [
     Kind::Roomgate,
+    Kind::RoomgateV1,
     Kind::RoomgateNoPresence,
     Kind::JsReference,
     Kind::JsBare,
+    Kind::JsBareBatched,
     Kind::Native,
 ];
 
@@ -36,9 +45,11 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Roomgate => "roomgate",
+            Kind::RoomgateV1 => "roomgate-v1",
             Kind::RoomgateNoPresence => "roomgate-no-presence",
             Kind::JsReference => "js-reference",
             Kind::JsBare => "js-bare",
+            Kind::JsBareBatched => "js-bare-batched",
             Kind::Native => "native",
         }
     }
@@ -47,9 +58,21 @@ impl Kind {
         ALL.into_iter().find(|k| k.name() == s)
     }
 
+    /// How its clients speak to it.
+    pub fn wire(self) -> Wire {
+        match self {
+            Kind::Roomgate => Wire::FrameArrays,
+            Kind::JsBare => Wire::Echo,
+            Kind::JsBareBatched => Wire::EchoArrays,
+            Kind::RoomgateV1 | Kind::RoomgateNoPresence | Kind::JsReference | Kind::Native => {
+                Wire::Frames
+            }
+        }
+    }
+
     /// Does it check tokens (and send a welcome frame)?
     pub fn has_auth(self) -> bool {
-        self != Kind::JsBare
+        self.wire().has_welcome()
     }
 
     /// Does it serve `POST /login`?
@@ -59,21 +82,32 @@ impl Kind {
 
     /// Is it a roomgate build (the repository's, or `ROOMGATE_BENCH_CONFIG`'s)?
     pub fn is_roomgate(self) -> bool {
-        matches!(self, Kind::Roomgate | Kind::RoomgateNoPresence)
+        matches!(
+            self,
+            Kind::Roomgate | Kind::RoomgateV1 | Kind::RoomgateNoPresence
+        )
     }
 
-    /// Is `scenario` measured for it? Every one, except for the presence-off variant of
-    /// roomgate, which only differs from roomgate on upgrades.
+    /// Is `scenario` measured for it? A variant is measured only where it differs from
+    /// the target it varies: roomgate-no-presence on upgrades; roomgate-v1 where the
+    /// protocol matters (not logins, not the artefact, which are roomgate's);
+    /// js-bare-batched not on upgrades, which it serves with js-bare's code.
     pub fn measures(self, scenario: &str) -> bool {
-        self != Kind::RoomgateNoPresence || scenario == "upgrades"
+        match self {
+            Kind::RoomgateNoPresence => scenario == "upgrades",
+            Kind::RoomgateV1 => matches!(scenario, "upgrades" | "fanout" | "cpu"),
+            Kind::JsBareBatched => matches!(scenario, "fanout" | "cpu" | "size"),
+            _ => true,
+        }
     }
 
     /// The wrangler.toml of a workerd target, relative to the repository root.
     pub fn wrangler_toml(self) -> Option<&'static str> {
         match self {
-            Kind::Roomgate | Kind::RoomgateNoPresence => Some("wrangler.toml"),
+            Kind::Roomgate | Kind::RoomgateV1 | Kind::RoomgateNoPresence => Some("wrangler.toml"),
             Kind::JsReference => Some("bench/targets/js-reference/wrangler.toml"),
             Kind::JsBare => Some("bench/targets/js-bare/wrangler.toml"),
+            Kind::JsBareBatched => Some("bench/targets/js-bare-batched/wrangler.toml"),
             Kind::Native => None,
         }
     }
@@ -153,7 +187,7 @@ fn start_command(kind: Kind, root: &Path, secrets: &Secrets, state: &Path) -> Co
                 vars.insert(k.into(), serde_json::Value::String(v.into()));
             };
             match kind {
-                Kind::Roomgate | Kind::RoomgateNoPresence => {
+                Kind::Roomgate | Kind::RoomgateV1 | Kind::RoomgateNoPresence => {
                     if kind == Kind::RoomgateNoPresence {
                         set("PRESENCE_ROOMS", "[]");
                     }

@@ -86,12 +86,14 @@ pub struct OpenLoop {
     pub server_cpu_us_per_upgrade: Option<f64>,
 }
 
-/// (a) `k` upgrades scheduled at `rate`/s, open loop; token(i) gives the i-th token.
+/// (a) `k` upgrades scheduled at `rate`/s, open loop; token(i) gives the i-th token,
+/// `protocol` is the subprotocol offered.
 pub async fn open_loop(
     addr: &str,
     k: u64,
     rate: f64,
     token: &dyn Fn(u64) -> Option<String>,
+    protocol: Option<&'static str>,
 ) -> OpenLoop {
     let tally = Rc::new(RefCell::new(Tally::new()));
     let last_done = Rc::new(RefCell::new(Instant::now()));
@@ -110,6 +112,7 @@ pub async fn open_loop(
                 &addr,
                 &format!("/ws/up-{}", i % 50),
                 tok.as_deref(),
+                protocol,
                 TIMEOUT,
             )
             .await;
@@ -178,14 +181,15 @@ impl ClosedLoop {
     }
 }
 
-/// (b)/(c): `in_flight` workers upgrading back to back for `duration`; only answers that
-/// complete within the duration count.
+/// (b)/(c): `in_flight` workers upgrading back to back for `duration`, offering
+/// `protocol`; only answers that complete within the duration count.
 pub async fn closed_loop(
     addr: &str,
     in_flight: u64,
     duration: Duration,
     expect_401: bool,
     token: Rc<dyn Fn(u64) -> Option<String>>,
+    protocol: Option<&'static str>,
 ) -> ClosedLoop {
     let tally = Rc::new(RefCell::new(Tally::new()));
     let start = Instant::now();
@@ -205,9 +209,9 @@ pub async fn closed_loop(
                 let tok = token(i);
                 let path = format!("/ws/up-{}", i % 50);
                 let out = if expect_401 {
-                    upgrade_expecting_refusal(&addr, &path, tok.as_deref()).await
+                    upgrade_expecting_refusal(&addr, &path, tok.as_deref(), protocol).await
                 } else {
-                    upgrade(&addr, &path, tok.as_deref(), TIMEOUT).await
+                    upgrade(&addr, &path, tok.as_deref(), protocol, TIMEOUT).await
                 };
                 if Instant::now() <= end {
                     tally.borrow_mut().record(out, expect_401);

@@ -44,8 +44,15 @@ pub enum Upgrade {
     Failed(String),
 }
 
-/// `GET ws://addr/path` with `Authorization: Bearer <token>` when given.
-pub async fn upgrade(addr: &str, path: &str, token: Option<&str>, timeout: Duration) -> Upgrade {
+/// `GET ws://addr/path` with `Authorization: Bearer <token>` and `Sec-WebSocket-Protocol:
+/// <protocol>` when given. A 101 that does not select the protocol offered is `Failed`.
+pub async fn upgrade(
+    addr: &str,
+    path: &str,
+    token: Option<&str>,
+    protocol: Option<&str>,
+    timeout: Duration,
+) -> Upgrade {
     let mut req = match format!("ws://{addr}{path}").into_client_request() {
         Ok(r) => r,
         Err(e) => return Upgrade::Failed(format!("request: {e}")),
@@ -54,6 +61,14 @@ pub async fn upgrade(addr: &str, path: &str, token: Option<&str>, timeout: Durat
         match HeaderValue::from_str(&format!("Bearer {t}")) {
             Ok(v) => {
                 req.headers_mut().insert("Authorization", v);
+            }
+            Err(e) => return Upgrade::Failed(format!("header: {e}")),
+        }
+    }
+    if let Some(p) = protocol {
+        match HeaderValue::from_str(p) {
+            Ok(v) => {
+                req.headers_mut().insert("Sec-WebSocket-Protocol", v);
             }
             Err(e) => return Upgrade::Failed(format!("header: {e}")),
         }
@@ -78,7 +93,12 @@ pub async fn upgrade(addr: &str, path: &str, token: Option<&str>, timeout: Durat
 /// The upgrade request of [`upgrade`] sent by the plain HTTP client, for the rejection
 /// path: its answer (status and whole body) is read exactly. A 101 is reported as
 /// `Refused(101, ..)` (and the connection dropped).
-pub async fn upgrade_expecting_refusal(addr: &str, path: &str, token: Option<&str>) -> Upgrade {
+pub async fn upgrade_expecting_refusal(
+    addr: &str,
+    path: &str,
+    token: Option<&str>,
+    protocol: Option<&str>,
+) -> Upgrade {
     let auth = token.map(|t| format!("Bearer {t}"));
     let mut headers = vec![
         ("Upgrade", "websocket"),
@@ -87,6 +107,9 @@ pub async fn upgrade_expecting_refusal(addr: &str, path: &str, token: Option<&st
     ];
     if let Some(a) = &auth {
         headers.push(("Authorization", a));
+    }
+    if let Some(p) = protocol {
+        headers.push(("Sec-WebSocket-Protocol", p));
     }
     let t0 = Instant::now();
     match crate::http::request_with(addr, "GET", path, &headers, b"", "Upgrade").await {

@@ -1,8 +1,9 @@
 //! Each client's reader: it checks the order of what it receives and counts every
-//! delivery into the current step's [`StepState`].
+//! delivery into the current step's [`StepState`] (each message of a batch on its own).
 
-use crate::scan::{scan_bare, scan_message, Delivery, OrderCheck};
+use crate::scan::{Delivery, OrderCheck};
 use crate::stats::{new_histogram, record_us};
+use crate::wire::Wire;
 use crate::ws::{now_ns, Ws};
 use futures_util::stream::SplitStream;
 use futures_util::StreamExt;
@@ -64,7 +65,7 @@ impl StepState {
 pub(super) async fn receive(
     mut stream: SplitStream<Ws>,
     senders: usize,
-    bare: bool,
+    wire: Wire,
     state: Rc<RefCell<StepState>>,
     alive: Rc<RefCell<usize>>,
 ) {
@@ -77,37 +78,41 @@ pub(super) async fn receive(
             Ok(Message::Close(_)) | Err(_) => break,
             Ok(_) => continue,
         };
+        // One receive time for the whole text frame: every message of a batch arrived
+        // with it.
         let now = now_ns();
-        let bytes = text.as_bytes();
-        let d = if bare {
-            scan_bare(bytes)
-        } else {
-            scan_message(bytes)
-        };
         let mut st = state.borrow_mut();
-        let Some(d) = d else {
-            // Join/leave/etc. are expected on authenticated targets; on js-bare every
-            // frame should be one the generator sent.
-            if bare {
-                st.unparsed += 1;
-            }
-            continue;
-        };
-        let check = match d.seq {
-            Some(_) => &mut seq,
-            None => match per_sender.get_mut(d.sender as usize) {
-                Some(c) => c,
-                None => {
+        let mut objects = 0;
+        for object in wire.objects(text.as_bytes()) {
+            objects += 1;
+            let Some(d) = wire.delivery(object) else {
+                // Welcome/presence/join/leave/etc. are expected on authenticated
+                // targets; on the js-bare targets every frame should be one the
+                // generator sent.
+                if wire.echoes() {
                     st.unparsed += 1;
-                    continue;
                 }
-            },
-        };
-        let (r0, g0) = (check.reorders, check.gaps);
-        check.observe(d.seq.unwrap_or(d.counter));
-        st.reorders += check.reorders - r0;
-        st.gaps += check.gaps - g0;
-        st.on_delivery(&d, now);
+                continue;
+            };
+            let check = match d.seq {
+                Some(_) => &mut seq,
+                None => match per_sender.get_mut(d.sender as usize) {
+                    Some(c) => c,
+                    None => {
+                        st.unparsed += 1;
+                        continue;
+                    }
+                },
+            };
+            let (r0, g0) = (check.reorders, check.gaps);
+            check.observe(d.seq.unwrap_or(d.counter));
+            st.reorders += check.reorders - r0;
+            st.gaps += check.gaps - g0;
+            st.on_delivery(&d, now);
+        }
+        if objects == 0 && wire.echoes() {
+            st.unparsed += 1;
+        }
     }
     state.borrow_mut().disconnects += 1;
     *alive.borrow_mut() -= 1;

@@ -2,7 +2,7 @@
 //! started) and leaving it.
 
 use super::receive::{receive, StepState};
-use crate::scan::is_welcome;
+use crate::wire::Wire;
 use crate::ws::{upgrade, wait_for_text, Upgrade, Ws};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
@@ -32,14 +32,15 @@ pub struct Room {
 }
 
 impl Room {
-    /// Connects `n` clients to `room` (valid tokens u0..u<n-1>, `tokens[i]`), waits for each
-    /// welcome (js-bare: the 101), then starts the receivers.
+    /// Connects `n` clients to `room` speaking `wire` (valid tokens u0..u<n-1>,
+    /// `tokens[i]`, where the wire has a welcome), waits for each welcome (the js-bare
+    /// targets: the 101), then starts the receivers.
     pub async fn connect(
         addr: &str,
         room: &str,
         n: usize,
         senders: usize,
-        bare: bool,
+        wire: Wire,
         tokens: &[String],
     ) -> Result<Room, String> {
         let t0 = Instant::now();
@@ -51,19 +52,26 @@ impl Room {
         while next < n || !tasks.is_empty() {
             while next < n && tasks.len() < CONNECT_CONCURRENCY {
                 let (addr, path) = (addr.to_owned(), path.clone());
-                let token = if bare {
-                    None
-                } else {
-                    Some(tokens[next % tokens.len()].clone())
-                };
+                let token = wire
+                    .has_welcome()
+                    .then(|| tokens[next % tokens.len()].clone());
                 let i = next;
                 tasks.spawn_local(async move {
-                    let out =
-                        upgrade(&addr, &path, token.as_deref(), Duration::from_secs(20)).await;
+                    let out = upgrade(
+                        &addr,
+                        &path,
+                        token.as_deref(),
+                        wire.subprotocol(),
+                        Duration::from_secs(20),
+                    )
+                    .await;
                     let r = match out {
                         Upgrade::Open(mut ws, _) => {
-                            if bare
-                                || wait_for_text(&mut ws, Duration::from_secs(20), is_welcome).await
+                            if !wire.has_welcome()
+                                || wait_for_text(&mut ws, Duration::from_secs(20), |f| {
+                                    wire.is_welcome(f)
+                                })
+                                .await
                             {
                                 Ok(ws)
                             } else {
@@ -113,7 +121,7 @@ impl Room {
             receivers.push(tokio::task::spawn_local(receive(
                 stream,
                 senders,
-                bare,
+                wire,
                 state.clone(),
                 alive.clone(),
             )));

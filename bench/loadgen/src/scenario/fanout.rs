@@ -1,9 +1,10 @@
 //! Scenario 2, fan-out: for each room size N, the send-rate sweep (`sweep.rs`) to the
 //! highest sustainable rate, then repetitions at it until a rate is confirmed.
 
-use super::steps::{repeat_steps, run_step, summarize_steps};
+use super::steps::{repeat_steps, run_step, summarize_steps, At, Round};
 use crate::context::{say, Ctx};
 use crate::fanout;
+use crate::progress::{Costs, Phase};
 use crate::sweep;
 use crate::target::Running;
 use serde_json::{json, Value};
@@ -21,8 +22,21 @@ pub async fn run(ctx: &Ctx, t: &Running) -> Value {
         // one-off latency spike would otherwise end the doubling early (both steps are
         // kept in the JSON).
         let mut retried = false;
+        let costs = ctx.progress.costs();
+        let phase = Phase::Fanout(n);
         loop {
-            match run_step(ctx, t, &mut room, n, sweep.current()).await {
+            // Nominal seconds of this N, for the progress line: the room, the steps run
+            // (this one included), then what the sweep and the repetitions will take.
+            let run = steps.len() + 1;
+            let at = At {
+                phase,
+                label: format!("N={n} step {run}"),
+                done_s: costs.connect(n) + run as f64 * costs.step(),
+                left_s: Costs::sweep_steps_left(n, run, sweep.doubling(), sweep.bisections_left())
+                    * costs.step()
+                    + costs.fanout_reps(),
+            };
+            match run_step(ctx, t, &mut room, n, sweep.current(), &at).await {
                 Ok(res) => {
                     let ok = res.sustainable;
                     steps.push(res);
@@ -54,7 +68,13 @@ pub async fn run(ctx: &Ctx, t: &Running) -> Value {
         let mut unconfirmed = vec![];
         let mut step_downs = 0;
         while let (Some(rate), None) = (best, &error) {
-            (reps, error) = repeat_steps(ctx, t, &mut room, n, rate).await;
+            let rounds_run = step_downs as f64 * costs.rep_round();
+            let round = Round {
+                phase,
+                done_s: costs.connect(n) + steps.len() as f64 * costs.step() + rounds_run,
+                left_s: (costs.fanout_reps() - rounds_run - costs.rep_round()).max(0.0),
+            };
+            (reps, error) = repeat_steps(ctx, t, &mut room, n, rate, round).await;
             let ok = reps.iter().filter(|r| r.sustainable).count();
             if error.is_some()
                 || sweep::confirmed(ok, reps.len())

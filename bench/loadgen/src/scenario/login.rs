@@ -3,6 +3,7 @@
 
 use crate::context::{say, Ctx};
 use crate::login;
+use crate::progress::Phase;
 use crate::quiet;
 use crate::stats::spread;
 use crate::target::Running;
@@ -27,12 +28,21 @@ pub async fn run(ctx: &Ctx, t: &Running) -> Value {
             Duration::from_secs_f64(c.login_secs),
         )
         .await;
-        say!(
-            "{}: login rep {rep}: {:.1}/s, {} failed, p99 {:?} ms",
-            t.kind.name(),
-            r.logins_per_s,
-            r.failed,
-            r.latency.as_ref().map(|l| l.p99_ms)
+        let per = ctx.progress.costs().login_rep();
+        ctx.progress.step(
+            t.kind,
+            Phase::Login,
+            (rep + 1) as f64 * per,
+            (c.reps - rep - 1) as f64 * per,
+            &format!(
+                "login {} rep {}/{}: {:.1}/s, {} failed, p99 {:?} ms",
+                t.kind.name(),
+                rep + 1,
+                c.reps,
+                r.logins_per_s,
+                r.failed,
+                r.latency.as_ref().map(|l| l.p99_ms)
+            ),
         );
         runs.push(r);
     }

@@ -1,7 +1,8 @@
 //! Scenario 5, size and cold start: the shipped artefacts' sizes, then repetitions of a
 //! fresh start of the target until its first 101. Needs no running target.
 
-use crate::context::{say, Ctx};
+use crate::context::Ctx;
+use crate::progress::{Costs, Phase};
 use crate::size;
 use crate::stats::spread;
 use crate::target::Kind;
@@ -20,23 +21,33 @@ pub async fn run(ctx: &Ctx, kind: Kind) -> Value {
     let mut runs = vec![];
     let mut errors = vec![];
     let tok = ctx.tokens[0].clone();
-    for rep in 0..ctx.cfg.cold_reps {
+    let of = ctx.cfg.cold_reps;
+    for rep in 0..of {
         let log = ctx.logs.join(format!("{}-cold.log", kind.name()));
         let token = kind.has_auth().then_some(tok.as_str());
-        match size::cold_start(&ctx.root, kind, &ctx.secrets, &log, token).await {
+        let outcome = match size::cold_start(&ctx.root, kind, &ctx.secrets, &log, token).await {
             Ok(c) => {
-                say!(
-                    "{}: cold start rep {rep}: {:.0} ms",
-                    kind.name(),
-                    c.to_first_101_ms
-                );
-                runs.push(c)
+                let ms = c.to_first_101_ms;
+                runs.push(c);
+                format!("{ms:.0} ms")
             }
             Err(e) => {
-                say!("{}: cold start rep {rep}: {e}", kind.name());
-                errors.push(e)
+                errors.push(e.clone());
+                e
             }
-        }
+        };
+        let per = Costs::cold_rep(kind);
+        ctx.progress.step(
+            kind,
+            Phase::Size,
+            (rep + 1) as f64 * per,
+            (of - rep - 1) as f64 * per,
+            &format!(
+                "size {} cold start {}/{of}: {outcome}",
+                kind.name(),
+                rep + 1
+            ),
+        );
     }
     let first = files.first().cloned().unwrap_or(Value::Null);
     json!({

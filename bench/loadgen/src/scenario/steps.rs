@@ -4,6 +4,7 @@
 
 use crate::context::{say, Ctx};
 use crate::fanout;
+use crate::progress::Phase;
 use crate::quiet;
 use crate::stats::{self, spread};
 use crate::target::Running;
@@ -38,10 +39,22 @@ pub fn summarize_steps(steps: &[fanout::StepResult]) -> Value {
     })
 }
 
-fn log_step(name: &str, s: &fanout::StepResult) {
-    say!(
-        "{name}: N={} R={}/s: sent {:.0}/s, delivered {:.0}/s, p99 {} ms, loss {}, reorders {}, cpu {} µs/msg, generator core {}: {}",
-        s.n,
+/// Where a step stands in the run, for its progress line: its phase, its label
+/// (`N=100 step 7`), and the phase's nominal seconds done once it has run and left after
+/// it (`progress.rs`).
+pub struct At {
+    pub phase: Phase,
+    pub label: String,
+    pub done_s: f64,
+    pub left_s: f64,
+}
+
+fn log_step(ctx: &Ctx, t: &Running, at: &At, s: &fanout::StepResult) {
+    let line = format!(
+        "{} {} {} rate {}/s: sent {:.0}/s, delivered {:.0}/s, p99 {} ms, loss {}, reorders {}, cpu {} µs/msg, generator core {}: {}",
+        at.phase.scenario(),
+        t.kind.name(),
+        at.label,
         s.offered_per_s,
         s.achieved_send_per_s,
         s.delivered_per_s,
@@ -52,6 +65,8 @@ fn log_step(name: &str, s: &fanout::StepResult) {
         s.generator_cpu_share.map_or("-".into(), |c| format!("{:.0}%", c * 100.0)),
         s.verdict
     );
+    ctx.progress
+        .step(t.kind, at.phase, at.done_s, at.left_s, &line);
 }
 
 async fn connect_room(ctx: &Ctx, t: &Running, n: usize) -> Result<fanout::Room, String> {
@@ -60,7 +75,7 @@ async fn connect_room(ctx: &Ctx, t: &Running, n: usize) -> Result<fanout::Room, 
         &room_name(&format!("fan{n}")),
         n,
         n.min(10),
-        !t.kind.has_auth(),
+        t.kind.wire(),
         &ctx.tokens,
     )
     .await?;
@@ -80,6 +95,7 @@ pub async fn run_step(
     room: &mut Option<fanout::Room>,
     n: usize,
     rate: u64,
+    at: &At,
 ) -> Result<fanout::StepResult, String> {
     if room.is_none() {
         quiet::wait(t, &format!("connecting a room of {n}")).await;
@@ -91,7 +107,7 @@ pub async fn run_step(
     let r = room.as_mut().unwrap();
     let cpu = || t.cpu_us();
     let res = r.step(rate, ctx.step_config(), &cpu).await;
-    log_step(t.kind.name(), &res);
+    log_step(ctx, t, at, &res);
     if r.needs_reconnect(&res) {
         say!(
             "{}: reconnecting the room before the next step",
@@ -102,6 +118,14 @@ pub async fn run_step(
     Ok(res)
 }
 
+/// Where a round of repetitions stands in its phase, for the progress lines: the
+/// phase's nominal seconds done before the round and left after it.
+pub struct Round {
+    pub phase: Phase,
+    pub done_s: f64,
+    pub left_s: f64,
+}
+
 /// `cfg.reps` steps of N clients at `rate`; stops at the first error (returned too).
 pub async fn repeat_steps(
     ctx: &Ctx,
@@ -109,10 +133,19 @@ pub async fn repeat_steps(
     room: &mut Option<fanout::Room>,
     n: usize,
     rate: u64,
+    round: Round,
 ) -> (Vec<fanout::StepResult>, Option<String>) {
     let mut reps = vec![];
-    for _ in 0..ctx.cfg.reps {
-        match run_step(ctx, t, room, n, rate).await {
+    let step = ctx.progress.costs().step();
+    let of = ctx.cfg.reps;
+    for i in 0..of {
+        let at = At {
+            phase: round.phase,
+            label: format!("N={n} rep {}/{of}", i + 1),
+            done_s: round.done_s + (i + 1) as f64 * step,
+            left_s: round.left_s + (of - i - 1) as f64 * step,
+        };
+        match run_step(ctx, t, room, n, rate, &at).await {
             Ok(r) => reps.push(r),
             Err(e) => return (reps, Some(e)),
         }

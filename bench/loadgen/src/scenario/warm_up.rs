@@ -5,6 +5,7 @@
 use super::steps::room_name;
 use crate::context::{say, Ctx};
 use crate::fanout;
+use crate::progress::Phase;
 use crate::target::Running;
 use crate::upgrades;
 use serde_json::{json, Value};
@@ -12,19 +13,11 @@ use std::time::Duration;
 
 pub async fn run(ctx: &Ctx, t: &Running) -> Value {
     let tok = ctx.token_fn(t.kind, false);
-    let up = upgrades::open_loop(&t.addr, 300, 300.0, &*tok).await;
+    let wire = t.kind.wire();
+    let up = upgrades::open_loop(&t.addr, 300, 300.0, &*tok, wire.subprotocol()).await;
     let cpu = || t.cpu_us();
     let mut fan = json!(null);
-    match fanout::Room::connect(
-        &t.addr,
-        &room_name("warm"),
-        10,
-        10,
-        !t.kind.has_auth(),
-        &ctx.tokens,
-    )
-    .await
-    {
+    match fanout::Room::connect(&t.addr, &room_name("warm"), 10, 10, wire, &ctx.tokens).await {
         Ok(mut room) => {
             let cfg = fanout::StepConfig {
                 warmup: Duration::from_millis(300),
@@ -36,10 +29,20 @@ pub async fn run(ctx: &Ctx, t: &Running) -> Value {
         }
         Err(e) => say!("{}: warm-up fan-out failed: {e}", t.kind.name()),
     }
-    say!(
-        "{}: warmed up ({} of 300 upgrades ok)",
-        t.kind.name(),
-        up.ok
+    let nominal = ctx
+        .progress
+        .costs()
+        .phase(t.kind, Phase::Start, ctx.cfg.cpu_n);
+    ctx.progress.step(
+        t.kind,
+        Phase::Start,
+        nominal,
+        0.0,
+        &format!(
+            "start {}: warmed up ({} of 300 upgrades ok)",
+            t.kind.name(),
+            up.ok
+        ),
     );
     json!({ "upgrades": up, "fanout": fan })
 }
