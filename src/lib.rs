@@ -93,6 +93,7 @@ async fn api(req: Request, env: &Env) -> Result<Response, ApiError> {
         (Method::Get, [""]) => page::serve(&req, Asset::Index),
         (Method::Get, ["app.js"]) => page::serve(&req, Asset::Script),
         (Method::Get, ["app.css"]) => page::serve(&req, Asset::Style),
+        (Method::Get, ["roomgate-client.js"]) => page::serve(&req, Asset::Client),
         (_, [""] | ["app.js"] | ["app.css"]) => Err(ApiError::MethodNotAllowed("GET")),
         (Method::Get, ["healthz"]) => runtime::http::json(200, &json!({"status": "ok"})),
         (_, ["healthz"]) => Err(ApiError::MethodNotAllowed("GET")),

@@ -1,7 +1,8 @@
-//! `GET /`, `/app.js`, `/app.css`: the browser chat client, shipped inside the Worker.
+//! `GET /`, `/app.js`, `/app.css`: the browser chat client, shipped inside the Worker, and
+//! `/roomgate-client.js`, the client library it is built on (`client/`, the npm package).
 //!
-//! The files live in `page/` and are compiled in with `include_str!`: no asset binding, no
-//! build step, one deployable. The Content-Security-Policy allows only same-origin
+//! The files live in `page/` and `client/src/` and are compiled in with `include_str!`:
+//! no asset binding, no build step, one deployable, and one client implementation. The Content-Security-Policy allows only same-origin
 //! scripts, styles and connections (no inline script or style), so even a rendering bug
 //! could not run injected code or send a token elsewhere. Responses are revalidated on
 //! every load (`no-cache` + a content `ETag`), so a deploy never mixes an old page with a
@@ -18,6 +19,8 @@ pub enum Asset {
     Index,
     Script,
     Style,
+    /// The client library, as an ES module.
+    Client,
 }
 
 impl Asset {
@@ -26,13 +29,14 @@ impl Asset {
             Self::Index => include_str!("page/index.html"),
             Self::Script => include_str!("page/app.js"),
             Self::Style => include_str!("page/app.css"),
+            Self::Client => include_str!("../../client/src/index.js"),
         }
     }
 
     fn content_type(self) -> &'static str {
         match self {
             Self::Index => "text/html; charset=utf-8",
-            Self::Script => "text/javascript; charset=utf-8",
+            Self::Script | Self::Client => "text/javascript; charset=utf-8",
             Self::Style => "text/css; charset=utf-8",
         }
     }
@@ -137,7 +141,7 @@ mod tests {
 
     #[test]
     fn every_asset_gets_its_type_and_the_security_headers() {
-        for asset in [Asset::Index, Asset::Script, Asset::Style] {
+        for asset in [Asset::Index, Asset::Script, Asset::Style, Asset::Client] {
             let headers = headers_for(asset, "\"t\"");
             let names: Vec<_> = headers.iter().map(|(n, _)| *n).collect();
             assert!(names.contains(&"content-security-policy"));

@@ -19,82 +19,86 @@ use std::collections::{HashMap, HashSet};
 use crate::protocol::frames::{Member, ServerFrame};
 use crate::protocol::v2;
 
-/// When a room's gathered frames go out; a pure state machine over an injected clock.
+/// When a room's gathered frames go out: a pure state machine over the window's timer.
+///
+/// A send opens a window of `FLUSH_MS`, its timer set at once. While the window is open
+/// the room is busy: what happens is gathered. When the timer fires, what was gathered
+/// is flushed and the next window opens; a window in which nothing was gathered closes,
+/// and the room is quiet again, so its next frame goes out at once.
+///
+/// The window is a timer rather than a comparison of clock readings because the
+/// runtime's clock stands still while an event runs: a flush to many sockets can take
+/// longer than the window, and every event queued behind it would otherwise read as
+/// coming after a quiet window and be sent at once, one by one, which is when batching
+/// matters most. A timer fires only once the events queued before it have run.
 #[derive(Debug, Default)]
 pub struct Window {
-    /// When the room last sent (unix ms).
-    last_sent_ms: Option<u64>,
-    /// The flush waiting for its timer, if any.
-    armed: Option<Armed>,
+    /// The open window's timer, if any.
+    open: Option<u64>,
     generations: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Armed {
-    at_ms: u64,
-    generation: u64,
-}
-
-/// What to do after something was gathered.
+/// What to do with what was just gathered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Go {
-    /// Flush now.
+    /// Flush now; then, if the room coalesces, open a window ([`Window::open`]).
     Now,
-    /// A flush is already waiting for its timer; it takes this along.
+    /// A window is open: its timer flushes this along.
     Wait,
-    /// Set a timer for `delay_ms`, which calls [`Window::on_timer`] with `generation`.
-    Arm { generation: u64, delay_ms: u64 },
+}
+
+/// What an open window's timer finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fired {
+    /// Flush what was gathered, and open the next window.
+    Flush,
+    /// Nothing was gathered: the window closed, the room is quiet.
+    Closed,
+    /// Not the open window's timer (a window closed by a flush that went at once).
+    Stale,
 }
 
 impl Window {
-    /// Something was gathered at `now_ms`. `coalesce`: whether this room batches at all
-    /// (a window over 0, and a v2 socket to batch for); otherwise everything, a waiting
-    /// flush included, goes out at once.
-    pub fn on_event(&mut self, now_ms: u64, window_ms: u64, coalesce: bool) -> Go {
-        let coalesce = coalesce && window_ms > 0;
-        if let Some(armed) = self.armed {
-            // A timer that should long have fired is not waited for.
-            let overdue = now_ms > armed.at_ms.saturating_add(window_ms);
-            if coalesce && !overdue {
-                return Go::Wait;
-            }
+    /// Something was gathered. `coalesce`: whether this room batches at all (a window
+    /// over 0, and a v2 socket to batch for); otherwise everything goes out at once,
+    /// and so does what an open window holds, which then closes.
+    pub fn on_event(&mut self, coalesce: bool) -> Go {
+        if coalesce && self.open.is_some() {
+            return Go::Wait;
         }
-        let quiet = self
-            .last_sent_ms
-            .is_none_or(|last| now_ms >= last.saturating_add(window_ms));
-        if !coalesce || quiet {
-            self.armed = None;
-            self.last_sent_ms = Some(now_ms);
-            return Go::Now;
-        }
-        let at_ms = self.last_sent_ms.unwrap_or(now_ms) + window_ms;
+        self.open = None;
+        Go::Now
+    }
+
+    /// Opens a window after a flush: the timer to set fires [`Window::on_timer`] with
+    /// the generation returned.
+    pub fn open(&mut self) -> u64 {
         self.generations += 1;
-        self.armed = Some(Armed {
-            at_ms,
-            generation: self.generations,
-        });
-        Go::Arm {
-            generation: self.generations,
-            delay_ms: at_ms - now_ms,
+        self.open = Some(self.generations);
+        self.generations
+    }
+
+    /// The window could not be timed: nothing may wait for it.
+    pub fn close(&mut self) {
+        self.open = None;
+    }
+
+    /// The timer of `generation` fired; `gathered`: whether anything waits.
+    pub fn on_timer(&mut self, generation: u64, gathered: bool) -> Fired {
+        if self.open != Some(generation) {
+            return Fired::Stale;
+        }
+        if gathered {
+            Fired::Flush
+        } else {
+            self.open = None;
+            Fired::Closed
         }
     }
 
-    /// The timer armed as `generation` fired at `now_ms`: whether to flush now. A timer
-    /// whose flush already went out (an earlier `Go::Now`) is ignored.
-    pub fn on_timer(&mut self, generation: u64, now_ms: u64) -> bool {
-        match self.armed {
-            Some(armed) if armed.generation == generation => {
-                self.armed = None;
-                self.last_sent_ms = Some(now_ms);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Whether a flush is waiting for its timer.
-    pub fn pending(&self) -> bool {
-        self.armed.is_some()
+    /// Whether a window is open: the room is busy.
+    pub fn is_open(&self) -> bool {
+        self.open.is_some()
     }
 }
 
@@ -308,8 +312,6 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
-    const W: u64 = 16;
-
     fn member(id: &str) -> Member {
         Member {
             id: id.into(),
@@ -348,60 +350,44 @@ mod tests {
     #[test]
     fn a_quiet_room_sends_at_once_and_a_busy_one_waits_for_its_window() {
         let mut w = Window::default();
-        assert_eq!(w.on_event(1000, W, true), Go::Now, "first ever");
-        assert_eq!(
-            w.on_event(1005, W, true),
-            Go::Arm {
-                generation: 1,
-                delay_ms: 11
-            },
-            "inside the window the last send opened"
-        );
-        assert!(w.pending());
-        assert_eq!(w.on_event(1010, W, true), Go::Wait);
-        assert!(!w.on_timer(7, 1016), "not this flush's timer");
-        assert!(w.on_timer(1, 1016));
-        assert!(!w.on_timer(1, 1017), "fires once");
-        assert_eq!(
-            w.on_event(1020, W, true),
-            Go::Arm {
-                generation: 2,
-                delay_ms: 12
-            },
-            "the flush opened a window too"
-        );
-        assert!(w.on_timer(2, 1032));
-        assert_eq!(
-            w.on_event(1048, W, true),
-            Go::Now,
-            "a window passed in silence"
-        );
+        assert_eq!(w.on_event(true), Go::Now, "quiet");
+        let first = w.open();
+        assert!(w.is_open());
+        assert_eq!(w.on_event(true), Go::Wait, "inside the window its send opened");
+        assert_eq!(w.on_event(true), Go::Wait);
+        assert_eq!(w.on_timer(first, true), Fired::Flush);
+        let second = w.open();
+        assert_eq!(w.on_event(true), Go::Wait, "the flush opened the next window");
+        assert_eq!(w.on_timer(first, true), Fired::Stale, "an old timer");
+        assert_eq!(w.on_timer(second, true), Fired::Flush);
+        let third = w.open();
+        assert_eq!(w.on_timer(third, false), Fired::Closed, "a window with nothing");
+        assert!(!w.is_open());
+        assert_eq!(w.on_event(true), Go::Now, "quiet again");
     }
 
     #[test]
     fn without_coalescing_everything_goes_at_once() {
         let mut w = Window::default();
-        assert_eq!(w.on_event(0, 0, true), Go::Now);
-        assert_eq!(w.on_event(1, 0, true), Go::Now, "FLUSH_MS=0");
-        let mut w = Window::default();
-        assert_eq!(w.on_event(0, W, true), Go::Now);
-        assert!(matches!(w.on_event(1, W, true), Go::Arm { .. }));
+        assert_eq!(w.on_event(true), Go::Now);
+        let g = w.open();
         assert_eq!(
-            w.on_event(2, W, false),
+            w.on_event(false),
             Go::Now,
-            "no v2 socket left: the waiting flush goes now, with this"
+            "no v2 socket left (or FLUSH_MS=0): what waits goes now, with this"
         );
-        assert!(!w.pending());
-        assert!(!w.on_timer(1, 16), "its timer then finds nothing to do");
+        assert!(!w.is_open());
+        assert_eq!(w.on_timer(g, true), Fired::Stale, "its timer then finds nothing to do");
+        assert_eq!(w.on_event(false), Go::Now);
     }
 
     #[test]
-    fn a_timer_that_never_fired_is_not_waited_for() {
+    fn a_window_that_cannot_be_timed_holds_nothing() {
         let mut w = Window::default();
-        w.on_event(0, W, true);
-        assert!(matches!(w.on_event(1, W, true), Go::Arm { .. }));
-        assert_eq!(w.on_event(20, W, true), Go::Wait);
-        assert_eq!(w.on_event(40, W, true), Go::Now, "16 ms past its deadline");
+        assert_eq!(w.on_event(true), Go::Now);
+        w.open();
+        w.close();
+        assert_eq!(w.on_event(true), Go::Now);
     }
 
     #[test]

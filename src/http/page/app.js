@@ -1,25 +1,17 @@
-// roomgate's browser client: log in, join a room, chat. No dependencies, no build step.
+// roomgate's browser client: log in, join a room, chat. No build step: the connection is
+// roomgate-client (served at /roomgate-client.js), the page only renders what it reports.
 //
-// The access token stays in memory and never goes into a URL: each connection gets its own
-// single-use ticket from POST /ws-ticket. On a drop the client reconnects with jittered
-// exponential backoff and asks for `since=<last seq it saw>`, so a server that keeps
-// history replays what was missed; messages are shown once each, by seq, whatever
-// arrives twice. All user-provided text is rendered with textContent, never as HTML.
-"use strict";
-
-const BACKOFF_MIN_MS = 500;
-const BACKOFF_MAX_MS = 15000;
+// The access token stays in memory and never goes into a URL: each connection trades it
+// for a single-use ticket (POST /ws-ticket). The library reconnects with jittered
+// exponential backoff and resumes with `since=<last seq>`, and delivers each message once,
+// in seq order, so the page appends what it is given. All user-provided text is rendered
+// with textContent, never as HTML.
+import { RoomClient } from "/roomgate-client.js";
 
 const $ = (id) => document.getElementById(id);
 const session = {
   token: null,
-  room: null,   // the room the user chose; null when not in one
-  ws: null,     // the live socket, if any
-  me: null,     // {id, name} from the welcome
-  lastSeq: 0,   // highest seq shown in this room
-  shown: new Set(),
-  attempt: 0,   // failed connection attempts since the last welcome
-  timer: null,
+  room: null, // the RoomClient of the room the user chose; null when not in one
 };
 
 function setStatus(text) { $("status").textContent = text; }
@@ -71,130 +63,80 @@ function signOut(why) {
   setStatus(why);
 }
 
-// --- rooms and connections -----------------------------------------------------------------
+// --- rooms -----------------------------------------------------------------------------
 
 $("room-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   leaveRoom();
-  session.room = ev.target.room.value;
-  connect();
+  joinRoom(ev.target.room.value);
 });
 
 function leaveRoom() {
+  const room = session.room;
   session.room = null;
-  clearTimeout(session.timer);
-  if (session.ws) session.ws.close(1000, "left");
-  session.ws = null;
-  session.me = null;
-  session.lastSeq = 0;
-  session.shown.clear();
-  session.attempt = 0;
+  room?.close();
   $("messages").replaceChildren();
-  renderMembers([]);
+  renderMembers(new Map());
   setSendable(false);
 }
 
-async function connect() {
-  const room = session.room;
-  clearTimeout(session.timer);
-  setStatus(`connecting to ${room}…`);
-  let ticket;
-  try {
-    const res = await fetch("/ws-ticket", {
-      method: "POST",
-      headers: { authorization: `Bearer ${session.token}`, "content-type": "application/json" },
-      body: JSON.stringify({ room }),
-    });
-    if (res.status === 401) return signOut("session expired: log in again");
-    const body = await res.json().catch(() => ({}));
-    if (res.status === 403) return setStatus(body.message || `no access to ${room}`);
-    if (!res.ok) throw new Error(body.message || `ticket: ${res.status}`);
-    ticket = body.ticket;
-  } catch (e) {
-    return retryLater(e.message);
-  }
-  if (session.room !== room) return; // the user moved on while we waited
+function joinRoom(name) {
+  const room = new RoomClient({
+    url: location.origin,
+    room: name,
+    token: () => session.token,
+    transport: "ticket",
+    ticketUrl: "/ws-ticket",
+  });
+  session.room = room;
+  setStatus(`connecting to ${name}…`);
+  // Every handler checks that this is still the user's room: a left room's client is
+  // closed, but its last events may still be on their way.
+  const on = (event, handler) => room.on(event, (value) => { if (session.room === room) handler(value); });
 
-  const query = new URLSearchParams({ ticket });
-  if (session.lastSeq > 0) query.set("since", String(session.lastSeq));
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(
-    `${scheme}//${location.host}/ws/${encodeURIComponent(room)}?${query}`,
-    ["roomgate.v1"],
-  );
-  session.ws = ws;
-  ws.onmessage = (ev) => {
-    if (session.ws !== ws) return;
-    let frame;
-    try { frame = JSON.parse(ev.data); } catch { return; }
-    onFrame(frame);
-  };
-  ws.onclose = (ev) => {
-    if (session.ws !== ws) return; // a socket we already replaced or left
-    session.ws = null;
-    setSendable(false);
-    renderMembers([]);
-    if (ev.code === 4001) return signOut("session expired: log in again");
-    if (ev.code === 4003 && ev.reason === "revoked") return signOut("access revoked");
-    retryLater(ev.reason || `connection closed (${ev.code})`);
-  };
+  on("state", (state) => {
+    setSendable(state === "open");
+    if (state === "connecting") setStatus(`connecting to ${name}…`);
+  });
+  on("welcome", (w) => {
+    $("status").replaceChildren(`connected to ${w.room} as `, el("bdi", "", w.user.name));
+  });
+  on("members", renderMembers);
+  on("message", showMessage);
+  on("gap", (gap) => { // on resume: these were missed and the room no longer keeps them
+    append(el("li", "gap", `messages ${gap.from}–${gap.to} are no longer available`), gap.from - 0.5);
+  });
+  on("expiring", () => setStatus("your session expires soon: log in again to stay connected"));
+  on("error", (e) => setStatus(`server: ${e.message || e.code}`));
+  on("close", ({ willRetry, delayMs, error }) => {
+    if (willRetry) {
+      setStatus(`${error.message}: reconnecting in ${(delayMs / 1000).toFixed(1)} s`);
+      return;
+    }
+    switch (error.code) {
+      case "invalid_token":
+      case "token_expired":
+        return signOut("session expired: log in again");
+      case "revoked":
+        return signOut("access revoked");
+      case "kicked":
+        return setStatus(`removed from ${name}: join again to return`);
+      case "room_forbidden":
+      case "forbidden":
+        return setStatus(error.message || `no access to ${name}`);
+      default:
+        return setStatus(`disconnected from ${name}: ${error.message}`);
+    }
+  });
 }
 
-function retryLater(why) {
-  if (!session.room) return;
-  // Full jitter over an exponentially growing window, so a server restart does not
-  // bring every client back in the same instant.
-  const span = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** session.attempt);
-  const delay = Math.round(span / 2 + (Math.random() * span) / 2);
-  session.attempt += 1;
-  setStatus(`${why}: reconnecting in ${(delay / 1000).toFixed(1)} s`);
-  clearTimeout(session.timer);
-  session.timer = setTimeout(connect, delay);
-}
+// --- rendering -------------------------------------------------------------------------
 
-// --- frames ----------------------------------------------------------------------------
-
-let members = [];
-
-function onFrame(frame) {
-  switch (frame.type) {
-    case "welcome":
-      session.me = frame.user;
-      session.attempt = 0;
-      renderMembers(frame.members || []);
-      setSendable(true);
-      $("status").replaceChildren(`connected to ${frame.room} as `, el("bdi", "", frame.user.name));
-      break;
-    case "message":
-      showMessage(frame);
-      break;
-    case "gap": // on resume: these were missed and the room no longer keeps them
-      if (Number.isSafeInteger(frame.from) && Number.isSafeInteger(frame.to)) {
-        session.lastSeq = Math.max(session.lastSeq, frame.to);
-        const note = el("li", "gap", `messages ${frame.from}–${frame.to} are no longer available`);
-        place(note, frame.from - 0.5);
-      }
-      break;
-    case "join":
-      if (!members.some((m) => m.id === frame.user.id)) renderMembers([...members, frame.user]);
-      break;
-    case "leave":
-      renderMembers(members.filter((m) => m.id !== frame.user.id));
-      break;
-    case "expiring":
-      setStatus("your session expires soon: log in again to stay connected");
-      break;
-    case "error":
-      setStatus(`server: ${frame.message || frame.code}`);
-      break;
-  }
-}
-
-function renderMembers(list) {
-  members = list;
+function renderMembers(members) {
+  const me = session.room?.me;
   $("members").replaceChildren(
-    ...list.map((m) => {
-      const mine = session.me && m.id === session.me.id;
+    ...[...members.values()].map((m) => {
+      const mine = me && m.id === me.id;
       // <bdi>: a name in another script (or with stray direction marks) cannot reorder
       // the text around it.
       const li = el("li", mine ? "mine" : "");
@@ -205,30 +147,23 @@ function renderMembers(list) {
   );
 }
 
-function showMessage(frame) {
-  const seq = frame.seq;
-  if (!Number.isSafeInteger(seq) || session.shown.has(seq)) return; // replayed twice
-  session.shown.add(seq);
-  session.lastSeq = Math.max(session.lastSeq, seq);
-
-  const mine = session.me && frame.from.id === session.me.id;
+function showMessage(m) {
+  const me = session.room?.me;
+  const mine = me && m.from.id === me.id;
   const li = el("li", mine ? "message mine" : "message");
-  const time = el("time", "", new Date(frame.ts).toLocaleTimeString());
-  time.dateTime = new Date(frame.ts).toISOString();
-  const data = frame.data;
+  const time = el("time", "", new Date(m.ts).toLocaleTimeString());
+  time.dateTime = new Date(m.ts).toISOString();
+  const data = m.data;
   const text = data && typeof data.text === "string" ? data.text : JSON.stringify(data);
-  li.append(time, el("bdi", "from", frame.from.name), el("span", "text", text));
-
-  place(li, seq);
+  li.append(time, el("bdi", "from", m.from.name), el("span", "text", text));
+  append(li, m.seq);
 }
 
-// Keeps the list in seq order even if a replayed message arrives after a newer live one.
-function place(li, seq) {
+function append(li, seq) {
   li.dataset.seq = String(seq);
   const list = $("messages");
-  const later = [...list.children].find((n) => Number(n.dataset.seq) > seq);
   const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
-  list.insertBefore(li, later || null);
+  list.append(li);
   if (atBottom) list.scrollTop = list.scrollHeight;
 }
 
@@ -243,8 +178,13 @@ function setSendable(on) {
 $("send-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const input = ev.target.text;
-  if (!session.ws || session.ws.readyState !== WebSocket.OPEN || !input.value) return;
-  session.ws.send(JSON.stringify({ type: "publish", data: { text: input.value } }));
+  const room = session.room;
+  if (!room || room.state !== "open" || !input.value) return;
+  room.publish({ text: input.value }).catch((e) => {
+    // A lost connection's publish shows up on resume if the room had it; the status
+    // already says the connection is being restored.
+    if (session.room === room && e.code !== "connection_lost") setStatus(`not sent: ${e.message || e.code}`);
+  });
   input.value = "";
   input.focus();
 });

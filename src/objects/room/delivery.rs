@@ -8,9 +8,9 @@
 //! once: one array per v2 socket (the same JS string for all but those that arrived
 //! meanwhile or sent a `ref`), and each frame once to every v1 socket.
 //!
-//! The window's timer is a `setTimeout` of at most `FLUSH_MS`: the runtime keeps an
-//! object in memory while one is pending, so a room with a pending flush hibernates at
-//! most that much later than it would have.
+//! The window's timer is a `setTimeout` of `FLUSH_MS`: the runtime keeps an object in
+//! memory while one is pending, so a room hibernates at most one window later than it
+//! would have (a window with nothing gathered sets no next timer).
 
 use serde_json::value::RawValue;
 use wasm_bindgen::prelude::*;
@@ -22,7 +22,7 @@ use super::instance::RoomInstance;
 use super::roster::Roster;
 use crate::protocol::frames::Member;
 use crate::protocol::v2::{self, Version};
-use crate::room::flush::{Change, Echo, Flush, Go, Item, Outgoing};
+use crate::room::flush::{Change, Echo, Fired, Flush, Go, Item, Outgoing};
 use crate::room::state::{self, Presence};
 use crate::room::webhooks::Kind;
 use crate::runtime::env::now_millis;
@@ -61,46 +61,48 @@ impl RoomInstance {
         self.outbox.borrow_mut().arrived(conn_id);
     }
 
-    /// After gathering: flushes now if the room was quiet for a window (or does not
-    /// coalesce), else makes sure the window's timer is set.
+    /// After gathering: flushes now if the room is quiet (or does not coalesce), and
+    /// then opens a window; while one is open, its timer flushes.
     pub(super) fn send_soon(&self) {
         let window_ms = self.config().map_or(0, |c| c.flush_ms);
-        let coalesce = self.with_roster(|r| r.speaks_v2());
-        let go = self
-            .window
-            .borrow_mut()
-            .on_event(now_millis(), window_ms, coalesce);
-        match go {
-            Go::Now => self.flush(),
-            Go::Wait => {}
-            Go::Arm {
-                generation,
-                delay_ms,
-            } => self.arm(generation, delay_ms),
+        let coalesce = window_ms > 0 && self.with_roster(|r| r.speaks_v2());
+        let go = self.window.borrow_mut().on_event(coalesce);
+        if go == Go::Now {
+            self.flush();
+            if coalesce {
+                self.open_window(window_ms);
+            }
         }
     }
 
     /// Flushes now, whatever the window: for an answer that must name a `seq` already
     /// stored and sent (the server API's publish).
     pub(super) fn send_now(&self) {
-        let go = self.window.borrow_mut().on_event(now_millis(), 0, false);
-        debug_assert_eq!(go, Go::Now);
         self.flush();
     }
 
-    fn arm(&self, generation: u64, delay_ms: u64) {
+    fn open_window(&self, window_ms: u64) {
+        let generation = self.window.borrow_mut().open();
         let me = self.me.clone();
         let callback = Closure::once_into_js(move || {
             if let Some(room) = me.upgrade() {
-                if room.window.borrow_mut().on_timer(generation, now_millis()) {
-                    room.flush();
-                }
+                room.window_ended(generation, window_ms);
             }
         });
-        if let Err(e) = set_timeout(callback.unchecked_ref(), delay_ms as f64) {
-            // The next event flushes what waits (`Window` does not wait for a timer
-            // that is overdue).
+        if let Err(e) = set_timeout(callback.unchecked_ref(), window_ms as f64) {
             console_error!("room flush timer: {e:?}");
+            self.window.borrow_mut().close();
+        }
+    }
+
+    /// The window's timer: flush what was gathered and open the next window, or let the
+    /// room be quiet.
+    fn window_ended(&self, generation: u64, window_ms: u64) {
+        let gathered = !self.outbox.borrow().is_empty();
+        let fired = self.window.borrow_mut().on_timer(generation, gathered);
+        if fired == Fired::Flush {
+            self.flush();
+            self.open_window(window_ms);
         }
     }
 
