@@ -23,25 +23,34 @@ use crate::protocol::v2;
 ///
 /// A send opens a window of `FLUSH_MS`, its timer set at once. While the window is open
 /// the room is busy: what happens is gathered. When the timer fires, what was gathered
-/// is flushed and the next window opens; a window in which nothing was gathered closes,
-/// and the room is quiet again, so its next frame goes out at once.
+/// is flushed and the next window opens. The room is quiet again, and its next frame
+/// goes out at once, after a whole window in which nothing was gathered and nothing
+/// sent: a window opened by a flush is followed by one more before it closes.
 ///
-/// The window is a timer rather than a comparison of clock readings because the
-/// runtime's clock stands still while an event runs: a flush to many sockets can take
-/// longer than the window, and every event queued behind it would otherwise read as
-/// coming after a quiet window and be sent at once, one by one, which is when batching
-/// matters most. A timer fires only once the events queued before it have run.
+/// The window is a timer rather than a comparison of clock readings, and the flush's own
+/// window does not count as quiet, because the runtime's clock stands still while an
+/// event runs and nothing else runs meanwhile. A flush to a thousand sockets can take
+/// longer than the window; the frames that arrived during it are handled only after it,
+/// and after the timer that expired during it. Judged by either, they would look like
+/// frames after a quiet window and go out one by one, just when batching matters most.
 #[derive(Debug, Default)]
 pub struct Window {
     /// The open window's timer, if any.
-    open: Option<u64>,
+    open: Option<Timer>,
     generations: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Timer {
+    generation: u64,
+    /// The window was opened by a flush, so it cannot yet tell the room is quiet.
+    after_flush: bool,
 }
 
 /// What to do with what was just gathered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Go {
-    /// Flush now; then, if the room coalesces, open a window ([`Window::open`]).
+    /// Flush now; then, if the room coalesces, open a window ([`Window::opened`]).
     Now,
     /// A window is open: its timer flushes this along.
     Wait,
@@ -50,9 +59,12 @@ pub enum Go {
 /// What an open window's timer finds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fired {
-    /// Flush what was gathered, and open the next window.
+    /// Flush what was gathered, then open the next window ([`Window::opened`]).
     Flush,
-    /// Nothing was gathered: the window closed, the room is quiet.
+    /// Nothing was gathered, but the window was its flush's: set the timer of one more
+    /// window, whose generation this is.
+    Again(u64),
+    /// A whole window passed with nothing gathered: the room is quiet.
     Closed,
     /// Not the open window's timer (a window closed by a flush that went at once).
     Stale,
@@ -70,11 +82,18 @@ impl Window {
         Go::Now
     }
 
-    /// Opens a window after a flush: the timer to set fires [`Window::on_timer`] with
-    /// the generation returned.
-    pub fn open(&mut self) -> u64 {
+    /// A flush went out: the window it opens, whose timer fires [`Window::on_timer`]
+    /// with the generation returned.
+    pub fn opened(&mut self) -> u64 {
+        self.start(true)
+    }
+
+    fn start(&mut self, after_flush: bool) -> u64 {
         self.generations += 1;
-        self.open = Some(self.generations);
+        self.open = Some(Timer {
+            generation: self.generations,
+            after_flush,
+        });
         self.generations
     }
 
@@ -85,14 +104,18 @@ impl Window {
 
     /// The timer of `generation` fired; `gathered`: whether anything waits.
     pub fn on_timer(&mut self, generation: u64, gathered: bool) -> Fired {
-        if self.open != Some(generation) {
-            return Fired::Stale;
-        }
-        if gathered {
-            Fired::Flush
-        } else {
-            self.open = None;
-            Fired::Closed
+        match self.open {
+            Some(timer) if timer.generation == generation => {
+                if gathered {
+                    Fired::Flush
+                } else if timer.after_flush {
+                    Fired::Again(self.start(false))
+                } else {
+                    self.open = None;
+                    Fired::Closed
+                }
+            }
+            _ => Fired::Stale,
         }
     }
 
@@ -351,17 +374,26 @@ mod tests {
     fn a_quiet_room_sends_at_once_and_a_busy_one_waits_for_its_window() {
         let mut w = Window::default();
         assert_eq!(w.on_event(true), Go::Now, "quiet");
-        let first = w.open();
+        let first = w.opened();
         assert!(w.is_open());
         assert_eq!(w.on_event(true), Go::Wait, "inside the window its send opened");
         assert_eq!(w.on_event(true), Go::Wait);
         assert_eq!(w.on_timer(first, true), Fired::Flush);
-        let second = w.open();
+        let second = w.opened();
         assert_eq!(w.on_event(true), Go::Wait, "the flush opened the next window");
         assert_eq!(w.on_timer(first, true), Fired::Stale, "an old timer");
         assert_eq!(w.on_timer(second, true), Fired::Flush);
-        let third = w.open();
-        assert_eq!(w.on_timer(third, false), Fired::Closed, "a window with nothing");
+        let third = w.opened();
+        let Fired::Again(fourth) = w.on_timer(third, false) else {
+            panic!("a flush's own window does not make the room quiet");
+        };
+        assert_eq!(w.on_event(true), Go::Wait, "still busy");
+        assert_eq!(w.on_timer(fourth, true), Fired::Flush);
+        let fifth = w.opened();
+        let Fired::Again(sixth) = w.on_timer(fifth, false) else {
+            panic!("one more window");
+        };
+        assert_eq!(w.on_timer(sixth, false), Fired::Closed, "a whole quiet window");
         assert!(!w.is_open());
         assert_eq!(w.on_event(true), Go::Now, "quiet again");
     }
@@ -370,7 +402,7 @@ mod tests {
     fn without_coalescing_everything_goes_at_once() {
         let mut w = Window::default();
         assert_eq!(w.on_event(true), Go::Now);
-        let g = w.open();
+        let g = w.opened();
         assert_eq!(
             w.on_event(false),
             Go::Now,
@@ -385,7 +417,7 @@ mod tests {
     fn a_window_that_cannot_be_timed_holds_nothing() {
         let mut w = Window::default();
         assert_eq!(w.on_event(true), Go::Now);
-        w.open();
+        w.opened();
         w.close();
         assert_eq!(w.on_event(true), Go::Now);
     }

@@ -9,8 +9,8 @@
 //! meanwhile or sent a `ref`), and each frame once to every v1 socket.
 //!
 //! The window's timer is a `setTimeout` of `FLUSH_MS`: the runtime keeps an object in
-//! memory while one is pending, so a room hibernates at most one window later than it
-//! would have (a window with nothing gathered sets no next timer).
+//! memory while one is pending, so a room hibernates at most two windows after its last
+//! send (after a window with nothing gathered no timer is set).
 
 use serde_json::value::RawValue;
 use wasm_bindgen::prelude::*;
@@ -82,27 +82,36 @@ impl RoomInstance {
     }
 
     fn open_window(&self, window_ms: u64) {
-        let generation = self.window.borrow_mut().open();
+        let generation = self.window.borrow_mut().opened();
+        self.time_window(generation, window_ms, window_ms);
+    }
+
+    /// Sets the timer of window `generation` to fire after `delay_ms`.
+    fn time_window(&self, generation: u64, delay_ms: u64, window_ms: u64) {
         let me = self.me.clone();
         let callback = Closure::once_into_js(move || {
             if let Some(room) = me.upgrade() {
                 room.window_ended(generation, window_ms);
             }
         });
-        if let Err(e) = set_timeout(callback.unchecked_ref(), window_ms as f64) {
+        if let Err(e) = set_timeout(callback.unchecked_ref(), delay_ms as f64) {
             console_error!("room flush timer: {e:?}");
             self.window.borrow_mut().close();
         }
     }
 
-    /// The window's timer: flush what was gathered and open the next window, or let the
-    /// room be quiet.
+    /// The window's timer: flush what was gathered and open the next window, or wait one
+    /// more window, or let the room be quiet (`room::flush::Window`).
     fn window_ended(&self, generation: u64, window_ms: u64) {
         let gathered = !self.outbox.borrow().is_empty();
         let fired = self.window.borrow_mut().on_timer(generation, gathered);
-        if fired == Fired::Flush {
-            self.flush();
-            self.open_window(window_ms);
+        match fired {
+            Fired::Flush => {
+                self.flush();
+                self.open_window(window_ms);
+            }
+            Fired::Again(next) => self.time_window(next, 0, window_ms),
+            Fired::Closed | Fired::Stale => {}
         }
     }
 
