@@ -182,7 +182,7 @@ async function open([username, password]) {
   page.on("websocket", (ws) => ws.on("framereceived", ({ payload }) => {
     try {
       const frame = JSON.parse(payload);
-      if (frame.type === "welcome") welcomes.push(frame);
+      for (const f of [].concat(frame)) if (f.type === "welcome") welcomes.push(f);
     } catch {}
   }));
   page.on("pageerror", (e) => console.error(`[${username}] page error: ${e}`));

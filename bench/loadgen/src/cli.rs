@@ -9,7 +9,7 @@ pub const USAGE: &str =
        [--targets roomgate,roomgate-v1,roomgate-no-presence,js-reference,js-bare,js-bare-batched,native]
        [--scenarios upgrades,fanout,cpu,login,size] [--n 10,100,1000] [--reps N]
        [--k N] [--upgrade-rate R] [--closed-secs S] [--warmup-secs S] [--step-secs S]
-       [--start-rate R] [--cpu-n N] [--cpu-rate R] [--login-secs S] [--max-deliveries D]
+       [--start-rate R] [--cpu-n N] [--cpu-rate R] [--quiet-rate R] [--login-secs S] [--max-deliveries D]
        [--out DIR] [--render RESULTS.json]";
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -31,6 +31,8 @@ pub struct Config {
     pub max_deliveries_per_s: u64,
     pub cpu_n: usize,
     pub cpu_rate: u64,
+    /// The quiet room's send rate (same N as the CPU scenario).
+    pub quiet_rate: u64,
     pub login_in_flight: u64,
     pub login_secs: f64,
     pub cold_reps: usize,
@@ -73,9 +75,10 @@ pub fn defaults(quick: bool) -> Config {
         drain_secs: 5.0,
         start_rate: 20,
         bisections: 3,
-        max_deliveries_per_s: 1_000_000,
+        max_deliveries_per_s: 3_000_000,
         cpu_n: 100,
-        cpu_rate: 100,
+        cpu_rate: 400,
+        quiet_rate: 10,
         login_in_flight: 4,
         login_secs: if quick { 2.0 } else { 5.0 },
         cold_reps: if quick { 1 } else { 3 },
@@ -128,6 +131,7 @@ pub fn parse_args() -> Result<Config, String> {
             "--start-rate" => c.start_rate = num(val()?)? as u64,
             "--cpu-n" => c.cpu_n = num(val()?)?.max(1.0) as usize,
             "--cpu-rate" => c.cpu_rate = num(val()?)?.max(1.0) as u64,
+            "--quiet-rate" => c.quiet_rate = num(val()?)?.max(1.0) as u64,
             "--login-secs" => c.login_secs = num(val()?)?,
             "--max-deliveries" => c.max_deliveries_per_s = num(val()?)?.max(1.0) as u64,
             "--out" => c.out = Some(PathBuf::from(val()?)),

@@ -105,6 +105,20 @@ pub fn sections(c: &Value) -> Vec<Section> {
             vs_batched: true,
         },
         Section {
+            title: "5. A quiet room".into(),
+            note: format!(
+                "The same room of N={} right after scenario 4, at {} msg/s offered: a room that is quiet for longer than the flush window between messages. Latency = receive time − the sender's clock reading just before it wrote the frame.",
+                s(&c["cpu_n"]), s(&c["quiet_rate"])
+            ),
+            rows: vec![
+                row("latency p50 (ms)", "/cpu/quiet/p50_ms", 2),
+                row("latency p99 (ms)", "/cpu/quiet/p99_ms", 2),
+                row("delivered msg/s", "/cpu/quiet/delivered_per_s", 0),
+                row("loss", "/cpu/quiet/loss", 0),
+            ],
+            vs_batched: true,
+        },
+        Section {
             title: "3. Login".into(),
             note: format!(
                 "POST /login, closed loop, {} in flight, {} s; every answer must be 200 with a token. Both targets hash with PBKDF2-SHA256 at 100,000 iterations, which dominates. Measured once for the roomgate build (roomgate-v1 is the same build).",

@@ -159,7 +159,7 @@ impl Costs {
             Phase::Fanout(n) => {
                 self.connect(n) + Self::sweep_steps(n) * self.step + self.fanout_reps()
             }
-            Phase::Cpu => self.connect(cpu_n) + self.rep_round(),
+            Phase::Cpu => self.connect(cpu_n) + 2.0 * self.rep_round(),
             Phase::Login if kind.has_login() => self.reps * self.login,
             Phase::Login => 0.0,
             Phase::Size => self.cold_reps * Self::cold_rep(kind),
