@@ -376,11 +376,19 @@ mod tests {
         assert_eq!(w.on_event(true), Go::Now, "quiet");
         let first = w.opened();
         assert!(w.is_open());
-        assert_eq!(w.on_event(true), Go::Wait, "inside the window its send opened");
+        assert_eq!(
+            w.on_event(true),
+            Go::Wait,
+            "inside the window its send opened"
+        );
         assert_eq!(w.on_event(true), Go::Wait);
         assert_eq!(w.on_timer(first, true), Fired::Flush);
         let second = w.opened();
-        assert_eq!(w.on_event(true), Go::Wait, "the flush opened the next window");
+        assert_eq!(
+            w.on_event(true),
+            Go::Wait,
+            "the flush opened the next window"
+        );
         assert_eq!(w.on_timer(first, true), Fired::Stale, "an old timer");
         assert_eq!(w.on_timer(second, true), Fired::Flush);
         let third = w.opened();
@@ -393,7 +401,11 @@ mod tests {
         let Fired::Again(sixth) = w.on_timer(fifth, false) else {
             panic!("one more window");
         };
-        assert_eq!(w.on_timer(sixth, false), Fired::Closed, "a whole quiet window");
+        assert_eq!(
+            w.on_timer(sixth, false),
+            Fired::Closed,
+            "a whole quiet window"
+        );
         assert!(!w.is_open());
         assert_eq!(w.on_event(true), Go::Now, "quiet again");
     }
@@ -409,7 +421,11 @@ mod tests {
             "no v2 socket left (or FLUSH_MS=0): what waits goes now, with this"
         );
         assert!(!w.is_open());
-        assert_eq!(w.on_timer(g, true), Fired::Stale, "its timer then finds nothing to do");
+        assert_eq!(
+            w.on_timer(g, true),
+            Fired::Stale,
+            "its timer then finds nothing to do"
+        );
         assert_eq!(w.on_event(false), Go::Now);
     }
 
