@@ -94,7 +94,9 @@ async fn api(req: Request, env: &Env) -> Result<Response, ApiError> {
         (Method::Get, ["app.js"]) => page::serve(&req, Asset::Script),
         (Method::Get, ["app.css"]) => page::serve(&req, Asset::Style),
         (Method::Get, ["roomgate-client.js"]) => page::serve(&req, Asset::Client),
-        (_, [""] | ["app.js"] | ["app.css"]) => Err(ApiError::MethodNotAllowed("GET")),
+        (_, [""] | ["app.js"] | ["app.css"] | ["roomgate-client.js"]) => {
+            Err(ApiError::MethodNotAllowed("GET"))
+        }
         (Method::Get, ["healthz"]) => runtime::http::json(200, &json!({"status": "ok"})),
         (_, ["healthz"]) => Err(ApiError::MethodNotAllowed("GET")),
         // The routes a browser app on another origin calls (`http::cors`).

@@ -8,38 +8,12 @@
 //! `tests/artifacts/browser-chat.png`. `tests/browser/cors.mjs`: an app served from another
 //! origin, listed in `ALLOWED_ORIGINS` or not.
 
-use std::process::Command;
-
 use roomgate_harness::runtime::{server, Server, ADMIN_TOKEN, USERS};
 use serde_json::{json, Value};
 
-/// Runs `tests/browser/<script>` with node and returns the JSON summary it prints last,
-/// after checking that it exited 0 and reported `"ok": true`.
+/// Runs `tests/browser/<script>` with node: see [`roomgate_harness::node::run_script`].
 fn run_script(script: &str, args: &[&str], envs: &[(&str, String)]) -> Value {
-    let path = format!("{}/tests/browser/{script}", env!("CARGO_MANIFEST_DIR"));
-    let mut command = Command::new("node");
-    command.arg(&path).args(args);
-    for (key, value) in envs {
-        command.env(key, value);
-    }
-    let out = command
-        .output()
-        .unwrap_or_else(|e| panic!("run node {path}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let summary: Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| {
-            panic!("no JSON summary from {script}\nstdout: {stdout}\nstderr: {stderr}")
-        });
-    assert!(
-        out.status.success() && summary["ok"] == true,
-        "{script} failed ({}): {summary:#}\nstderr: {stderr}",
-        out.status
-    );
-    summary
+    roomgate_harness::node::run_script(&format!("tests/browser/{script}"), args, envs)
 }
 
 #[test]

@@ -10,6 +10,7 @@ async fn page_script_and_style_are_served_with_their_type_and_a_strict_policy() 
         ("/", "text/html", "<form id=\"login-form\""),
         ("/app.js", "text/javascript", "/ws-ticket"),
         ("/app.css", "text/css", "#messages"),
+        ("/roomgate-client.js", "text/javascript", "roomgate.v2"),
     ] {
         let res = s
             .http()
@@ -50,7 +51,7 @@ async fn page_script_and_style_are_served_with_their_type_and_a_strict_policy() 
 #[tokio::test]
 async fn the_page_is_get_only() {
     let s = server();
-    for path in ["/", "/app.js", "/app.css"] {
+    for path in ["/", "/app.js", "/app.css", "/roomgate-client.js"] {
         let res = s
             .http()
             .post(format!("{}{path}", s.url))

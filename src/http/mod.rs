@@ -5,7 +5,8 @@
 //! - [`tickets`]: `POST /ws-ticket`;
 //! - [`jwks`]: `GET /.well-known/jwks.json`;
 //! - [`cors`]: cross-origin access to `/login`, `/ws-ticket` and the JWKS;
-//! - [`page`]: `GET /`, `/app.js`, `/app.css`, the browser chat client;
+//! - [`page`]: `GET /`, `/app.js`, `/app.css`, the browser chat client, and
+//!   `/roomgate-client.js`;
 //! - [`admin`]: `/admin/...`, users and room controls; [`revoke`]: `POST /admin/revoke`;
 //!   [`api_keys`]: `/admin/api-keys`;
 //! - [`api`]: `/api/v1/...`, the server API for a team's backend.

@@ -104,7 +104,7 @@ mod tests {
     #[test]
     fn the_page_loads_its_script_and_style_from_this_origin_only() {
         let html = Asset::Index.body();
-        assert!(html.contains(r#"<script src="/app.js" defer></script>"#));
+        assert!(html.contains(r#"<script type="module" src="/app.js"></script>"#));
         assert!(html.contains(r#"<link rel="stylesheet" href="/app.css">"#));
         // No inline script or style: the CSP would block them.
         assert_eq!(html.matches("<script").count(), 1);

@@ -8,12 +8,9 @@
 // reconnect by itself (asking to resume after the last seq it saw) and show every
 // message exactly once, in seq order. Prints one JSON summary line on stdout; exits 1 on
 // the first failed check. The screenshot goes to tests/artifacts/browser-chat.png.
-//
-// Chromium is Debian's (/usr/bin/chromium, installed by scripts/setup; CHROMIUM overrides):
-// playwright-core never downloads a browser.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const base = process.argv[2];
 if (!base) throw new Error("usage: chat.mjs <server url>");
@@ -27,19 +24,7 @@ const room = `browser-${Date.now()}`;
 const WAIT = { timeout: 15000 };
 const HTMLISH = "<img src=x onerror=window.__pwned=1> hi alice, bob here";
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  // Playwright adds --headless, --no-sandbox (as root) and a fresh profile directory; the
-  // rest keep Chromium from reaching for Google's hosts on a closed network.
-  args: [
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launch();
 
 const summary = { room };
 try {

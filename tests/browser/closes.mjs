@@ -5,7 +5,7 @@
 // and prints the times (it does not judge them: shared machines make times flaky).
 //
 //   ROOMGATE_ADMIN_TOKEN=... ROOMGATE_USER='["alice","pw"]' node tests/browser/closes.mjs <url>
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const base = process.argv[2];
 const admin = process.env.ROOMGATE_ADMIN_TOKEN;
@@ -19,10 +19,7 @@ const login = await fetch(`${base}/login`, {
 });
 const { token, user } = await login.json();
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 const summary = {};
 try {
   const page = await browser.newPage();

@@ -8,7 +8,7 @@
 //
 //   ROOMGATE_USER='["alice","pw"]' node tests/browser/cors.mjs <roomgate url> <listed port> <unlisted port>
 import { createServer } from "node:http";
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const [base, listedPort, unlistedPort] = process.argv.slice(2);
 const [username, password] = JSON.parse(process.env.ROOMGATE_USER ?? "[]");
@@ -64,10 +64,7 @@ const servers = [listedPort, unlistedPort].map((port) => {
 });
 const started = await Promise.all(servers);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 const summary = { ok: false };
 try {
   for (const [name, port] of [["listed", listedPort], ["unlisted", unlistedPort]]) {

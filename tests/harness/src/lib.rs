@@ -10,6 +10,7 @@
 //! - [`tokens`]: HS256 test tokens, claims, and token mangling.
 //! - [`issuers`]: key fixtures, external issuers and tokens signed by them.
 //! - [`loopback`]: a real HTTP server on loopback for roomgate to call (key sets).
+//! - [`node`]: Node scripts driving Chromium and the JavaScript client library.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +18,7 @@ pub mod admin;
 pub mod http;
 pub mod issuers;
 pub mod loopback;
+pub mod node;
 pub mod runtime;
 pub mod tokens;
 pub mod ws;
