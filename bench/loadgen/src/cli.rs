@@ -9,7 +9,7 @@ pub const USAGE: &str =
        [--targets roomgate,roomgate-v1,roomgate-no-presence,js-reference,js-bare,js-bare-batched,native]
        [--scenarios upgrades,fanout,cpu,login,size] [--n 10,100,1000] [--reps N]
        [--k N] [--upgrade-rate R] [--closed-secs S] [--warmup-secs S] [--step-secs S]
-       [--start-rate R] [--cpu-n N] [--cpu-rate R] [--quiet-rate R] [--login-secs S] [--max-deliveries D]
+       [--start-rate R] [--cpu-n N] [--cpu-rate R] [--quiet-rate R] [--quiet-reps N] [--login-secs S] [--max-deliveries D]
        [--out DIR] [--render RESULTS.json]";
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -33,6 +33,8 @@ pub struct Config {
     pub cpu_rate: u64,
     /// The quiet room's send rate (same N as the CPU scenario).
     pub quiet_rate: u64,
+    /// Repetitions of the quiet room's step.
+    pub quiet_reps: usize,
     pub login_in_flight: u64,
     pub login_secs: f64,
     pub cold_reps: usize,
@@ -79,6 +81,7 @@ pub fn defaults(quick: bool) -> Config {
         cpu_n: 100,
         cpu_rate: 400,
         quiet_rate: 10,
+        quiet_reps: if quick { 3 } else { 9 },
         login_in_flight: 4,
         login_secs: if quick { 2.0 } else { 5.0 },
         cold_reps: if quick { 1 } else { 3 },
@@ -132,6 +135,7 @@ pub fn parse_args() -> Result<Config, String> {
             "--cpu-n" => c.cpu_n = num(val()?)?.max(1.0) as usize,
             "--cpu-rate" => c.cpu_rate = num(val()?)?.max(1.0) as u64,
             "--quiet-rate" => c.quiet_rate = num(val()?)?.max(1.0) as u64,
+            "--quiet-reps" => c.quiet_reps = num(val()?)?.max(1.0) as usize,
             "--login-secs" => c.login_secs = num(val()?)?,
             "--max-deliveries" => c.max_deliveries_per_s = num(val()?)?.max(1.0) as u64,
             "--out" => c.out = Some(PathBuf::from(val()?)),

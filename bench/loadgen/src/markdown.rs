@@ -107,8 +107,8 @@ pub fn sections(c: &Value) -> Vec<Section> {
         Section {
             title: "5. A quiet room".into(),
             note: format!(
-                "The same room of N={} right after scenario 4, at {} msg/s offered: a room that is quiet for longer than the flush window between messages. Latency = receive time − the sender's clock reading just before it wrote the frame.",
-                s(&c["cpu_n"]), s(&c["quiet_rate"])
+                "The same room of N={} right after scenario 4, at {} msg/s offered: a room that is quiet for longer than the flush window between messages, {} repetitions (a quiet step carries few messages, so one stall of the machine sets its p99). Latency = receive time − the sender's clock reading just before it wrote the frame.",
+                s(&c["cpu_n"]), s(&c["quiet_rate"]), s(&c["quiet_reps"])
             ),
             rows: vec![
                 row("latency p50 (ms)", "/cpu/quiet/p50_ms", 2),

@@ -59,6 +59,7 @@ pub struct Costs {
     upgrade_open: f64,
     closed: f64,
     reps: f64,
+    quiet_reps: f64,
     login: f64,
     cold_reps: f64,
 }
@@ -70,6 +71,7 @@ impl Costs {
             upgrade_open: c.upgrade_k as f64 / c.upgrade_rate.max(1.0),
             closed: c.closed_secs,
             reps: c.reps as f64,
+            quiet_reps: c.quiet_reps as f64,
             login: c.login_secs,
             cold_reps: c.cold_reps as f64,
         }
@@ -159,7 +161,7 @@ impl Costs {
             Phase::Fanout(n) => {
                 self.connect(n) + Self::sweep_steps(n) * self.step + self.fanout_reps()
             }
-            Phase::Cpu => self.connect(cpu_n) + 2.0 * self.rep_round(),
+            Phase::Cpu => self.connect(cpu_n) + self.rep_round() + self.quiet_reps * self.step,
             Phase::Login if kind.has_login() => self.reps * self.login,
             Phase::Login => 0.0,
             Phase::Size => self.cold_reps * Self::cold_rep(kind),

@@ -1,7 +1,9 @@
 //! Scenario 4, server CPU per delivered message at a fixed load: repetitions of one step
 //! of N clients at a fixed rate. Then, in the same room, the quiet room: repetitions at
 //! a low rate (`--quiet-rate`), where what counts is latency (a coalescing target must
-//! not make a quiet room slower).
+//! not make a quiet room slower). A quiet step carries few messages, so one stall of the
+//! machine decides its p99: the quiet room has more repetitions (`--quiet-reps`), and
+//! the median over them is what counts.
 
 use super::steps::{repeat_steps, summarize_steps, Round};
 use crate::context::Ctx;
@@ -14,12 +16,14 @@ pub async fn run(ctx: &Ctx, t: &Running) -> Value {
     let mut room = None;
     let round = Round {
         phase: Phase::Cpu,
+        reps: c.reps,
         done_s: ctx.progress.costs().connect(c.cpu_n),
         left_s: 0.0,
     };
     let (reps, error) = repeat_steps(ctx, t, &mut room, c.cpu_n, c.cpu_rate, round).await;
     let quiet_round = Round {
         phase: Phase::Cpu,
+        reps: c.quiet_reps,
         done_s: 0.0,
         left_s: 0.0,
     };

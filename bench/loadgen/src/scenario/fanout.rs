@@ -71,6 +71,7 @@ pub async fn run(ctx: &Ctx, t: &Running) -> Value {
             let rounds_run = step_downs as f64 * costs.rep_round();
             let round = Round {
                 phase,
+                reps: ctx.cfg.reps,
                 done_s: costs.connect(n) + steps.len() as f64 * costs.step() + rounds_run,
                 left_s: (costs.fanout_reps() - rounds_run - costs.rep_round()).max(0.0),
             };

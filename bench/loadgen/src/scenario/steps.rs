@@ -122,11 +122,13 @@ pub async fn run_step(
 /// phase's nominal seconds done before the round and left after it.
 pub struct Round {
     pub phase: Phase,
+    /// How many steps.
+    pub reps: usize,
     pub done_s: f64,
     pub left_s: f64,
 }
 
-/// `cfg.reps` steps of N clients at `rate`; stops at the first error (returned too).
+/// `round.reps` steps of N clients at `rate`; stops at the first error (returned too).
 pub async fn repeat_steps(
     ctx: &Ctx,
     t: &Running,
@@ -137,7 +139,7 @@ pub async fn repeat_steps(
 ) -> (Vec<fanout::StepResult>, Option<String>) {
     let mut reps = vec![];
     let step = ctx.progress.costs().step();
-    let of = ctx.cfg.reps;
+    let of = round.reps;
     for i in 0..of {
         let at = At {
             phase: round.phase,
