@@ -452,7 +452,12 @@ async function checkAuthenticated(base) {
   }
 }
 
-async function checkBare(base) {
+/**
+ * The bare targets' common start: no upgrade without the header, three sockets without a
+ * token (two in one room, one in another), no welcome. The sockets, or nothing if one
+ * did not connect.
+ */
+async function bareRoom(base) {
   const room = `check-${randomBytes(4).toString("hex")}`;
   await check("a plain GET (no upgrade) is 426", async () => {
     const res = await fetch(`${base}/ws/${room}`);
@@ -464,11 +469,18 @@ async function checkBare(base) {
     b = await connect(base, `/ws/${room}`);
     other = await connect(base, `/ws/${room}-other`);
   });
-  if (!a || !b || !other) return;
+  if (!a || !b || !other) return null;
   await check("no welcome frame", async () => {
     await a.quiet();
     await b.quiet();
   });
+  return [a, b, other];
+}
+
+async function checkBare(base) {
+  const sockets = await bareRoom(base);
+  if (!sockets) return;
+  const [a, b, other] = sockets;
   await check("every text frame goes verbatim to every socket of the room", async () => {
     a.send('{"type":"publish","data":1}');
     b.send("not json at all");
@@ -501,22 +513,9 @@ async function arraysHolding(c, count) {
 }
 
 async function checkBatched(base) {
-  const room = `check-${randomBytes(4).toString("hex")}`;
-  await check("a plain GET (no upgrade) is 426", async () => {
-    const res = await fetch(`${base}/ws/${room}`);
-    assert(res.status === 426, `status ${res.status}`);
-  });
-  let a, b, other;
-  await check("three sockets connect without a token (two in one room)", async () => {
-    a = await connect(base, `/ws/${room}`);
-    b = await connect(base, `/ws/${room}`);
-    other = await connect(base, `/ws/${room}-other`);
-  });
-  if (!a || !b || !other) return;
-  await check("no welcome frame", async () => {
-    await a.quiet();
-    await b.quiet();
-  });
+  const sockets = await bareRoom(base);
+  if (!sockets) return;
+  const [a, b, other] = sockets;
   await check("in an idle room a frame goes at once to every socket, as an array of one", async () => {
     a.send('{"type":"publish","data":1}');
     for (const c of [a, b]) {
