@@ -11,6 +11,7 @@
 //! for a quiet server, drains, sweeps that take more steps than expected, a slower
 //! machine.
 
+use crate::bench_target::SERVED;
 use crate::cli::Config;
 use crate::target::Kind;
 use std::cell::RefCell;
@@ -29,7 +30,8 @@ const PACE_PRIOR_S: f64 = 60.0;
 /// A part of a target's run whose nominal cost is known in advance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
-    /// Starting the target, warming it up, counting its descriptors at rest.
+    /// Starting the target, warming it up, counting its descriptors at rest: before each
+    /// scenario that needs it running.
     Start,
     Upgrades,
     Fanout(usize),
@@ -176,26 +178,18 @@ pub fn plan(c: &Config) -> Vec<(Kind, Phase, f64)> {
     for &kind in &c.kinds {
         let runs = |s: &str| c.has(s) && kind.measures(s);
         let mut phases = vec![];
-        if ["upgrades", "fanout", "cpu", "login"]
-            .iter()
-            .any(|s| runs(s))
-        {
+        // Each served scenario starts a runtime of its own (`bench_target`).
+        for s in SERVED.into_iter().filter(|s| runs(s)) {
             phases.push(Phase::Start);
-        }
-        if runs("upgrades") {
-            phases.push(Phase::Upgrades);
-        }
-        if runs("fanout") {
-            phases.extend(c.fanout_n.iter().map(|&n| Phase::Fanout(n)));
-        }
-        for (s, p) in [
-            ("cpu", Phase::Cpu),
-            ("login", Phase::Login),
-            ("size", Phase::Size),
-        ] {
-            if runs(s) {
-                phases.push(p);
+            match s {
+                "upgrades" => phases.push(Phase::Upgrades),
+                "fanout" => phases.extend(c.fanout_n.iter().map(|&n| Phase::Fanout(n))),
+                "cpu" => phases.push(Phase::Cpu),
+                _ => phases.push(Phase::Login),
             }
+        }
+        if runs("size") {
+            phases.push(Phase::Size);
         }
         out.extend(
             phases
@@ -270,10 +264,15 @@ impl Progress {
     /// `phase` are done and `left_s` are left. Returns the time left for the whole run.
     fn advance(&self, real: f64, kind: Kind, phase: Phase, done_s: f64, left_s: f64) -> Duration {
         let mut st = self.state.borrow_mut();
+        // Phases run in the plan's order, and one may come more than once (`Start`): the
+        // first match from the phase in progress on.
+        let from = st.at.unwrap_or(0);
         let found = st
             .plan
             .iter()
-            .position(|&(k, p, _)| k == kind && p == phase);
+            .skip(from)
+            .position(|&(k, p, _)| k == kind && p == phase)
+            .map(|j| j + from);
         if let Some(j) = found {
             if st.at != Some(j) {
                 // The phase before is over: it counts for its nominal cost (phases that
@@ -379,13 +378,16 @@ mod tests {
             of(Kind::RoomgateNoPresence),
             [Phase::Start, Phase::Upgrades]
         );
+        // A runtime of its own for each scenario that needs one.
         assert_eq!(
             of(Kind::RoomgateV1),
             [
                 Phase::Start,
                 Phase::Upgrades,
+                Phase::Start,
                 Phase::Fanout(10),
                 Phase::Fanout(100),
+                Phase::Start,
                 Phase::Cpu
             ]
         );
@@ -395,11 +397,12 @@ mod tests {
                 Phase::Start,
                 Phase::Fanout(10),
                 Phase::Fanout(100),
+                Phase::Start,
                 Phase::Cpu,
                 Phase::Size
             ]
         );
-        assert_eq!(of(Kind::Roomgate).len(), 7);
+        assert_eq!(of(Kind::Roomgate).len(), 10);
         // Login costs nothing where there is none.
         let login = |k: Kind| {
             p.iter()
@@ -447,6 +450,37 @@ mod tests {
             (skipped.as_secs_f64() - 8.0 * step).abs() < 1.0,
             "{skipped:?}, one phase left"
         );
+    }
+
+    #[test]
+    fn a_second_start_of_the_same_target_moves_the_run_forward() {
+        let mut c = config(true);
+        c.kinds = vec![Kind::JsBare];
+        c.scenarios = vec!["fanout".into(), "cpu".into()];
+        let costs = Costs::of(&c);
+        let pr = Progress::new(&c);
+        let total = pr.nominal_total();
+        let start = costs.phase(Kind::JsBare, Phase::Start, 100);
+        let fanout: f64 = c
+            .fanout_n
+            .iter()
+            .map(|&n| costs.phase(Kind::JsBare, Phase::Fanout(n), 100))
+            .sum();
+        let cpu = costs.phase(Kind::JsBare, Phase::Cpu, 100);
+        assert!((total - (2.0 * start + fanout + cpu)).abs() < 1e-6);
+        let mut real = 0.0;
+        pr.advance(real, Kind::JsBare, Phase::Start, start, 0.0);
+        for &n in &c.fanout_n {
+            let here = costs.phase(Kind::JsBare, Phase::Fanout(n), 100);
+            real += here;
+            pr.advance(real, Kind::JsBare, Phase::Fanout(n), here, 0.0);
+        }
+        // The start before the CPU scenario is the plan's second, not its first again:
+        // only the CPU scenario is left after it.
+        real += start;
+        let left = pr.advance(real, Kind::JsBare, Phase::Start, start, 0.0);
+        // On schedule (the pace is 1): what is left is the CPU scenario's nominal cost.
+        assert!((left.as_secs_f64() - cpu).abs() < 1.0, "{left:?} vs {cpu}");
     }
 
     #[test]
