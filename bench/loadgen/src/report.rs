@@ -159,6 +159,34 @@ pub fn targets(results: &Value) -> Vec<(&'static str, &Value)> {
         .unwrap_or_default()
 }
 
+/// The figures a fan-out room size reports as its highest sustainable rate: without a
+/// confirmed rate (`"confirmed": false`) they are only what the last rate tried gave.
+const NEED_CONFIRMATION: [&str; 2] = ["max_sustainable_rate_per_s", "delivered_per_s"];
+
+/// The figure at `pointer` in `v`, as the report shows it: a fan-out figure that needs a
+/// confirmed rate and has none becomes the text "<value> (unconfirmed)", which gets no
+/// ratio.
+pub fn figure(v: &Value, pointer: &str) -> Option<Value> {
+    let found = v.pointer(pointer)?;
+    let (parent, key) = pointer.rsplit_once('/')?;
+    let unconfirmed = parent.starts_with("/fanout/")
+        && NEED_CONFIRMATION.contains(&key)
+        && v.pointer(parent).and_then(|p| p.get("confirmed")) == Some(&Value::Bool(false));
+    if !unconfirmed {
+        return Some(found.clone());
+    }
+    Some(match number(found) {
+        Some(x) => Value::String(format!("{} (unconfirmed)", fmt_num(x, 0))),
+        None => found.clone(),
+    })
+}
+
+/// Whether fan-out room size `f` (`/fanout/<n>`) has a confirmed rate (results written
+/// before confirmation was recorded count as confirmed).
+pub fn confirmed(f: &Value) -> bool {
+    f.get("confirmed") != Some(&Value::Bool(false))
+}
+
 /// `a / b` of two figures, when both are numbers and `b` is not 0.
 pub fn ratio(a: Option<&Value>, b: Option<&Value>) -> Option<f64> {
     let (a, b) = (number(a?)?, number(b?)?);
@@ -210,15 +238,22 @@ pub fn table(sec: &Section, targets: &[(&str, &Value)]) -> String {
     s.push('\n');
     for r in &sec.rows {
         s.push_str(&format!("| {} |", r.label));
-        let reference = reference.and_then(|v| v.pointer(&r.pointer));
+        let reference = reference.and_then(|v| figure(v, &r.pointer));
         for (_, v) in &targets {
             s.push_str(&format!(
                 " {} |",
-                cell(v.pointer(&r.pointer), reference, r.decimals)
+                cell(
+                    figure(v, &r.pointer).as_ref(),
+                    reference.as_ref(),
+                    r.decimals
+                )
             ));
         }
         if let Some((a, b)) = pair {
-            let x = ratio(a.pointer(&r.pointer), b.pointer(&r.pointer));
+            let x = ratio(
+                figure(a, &r.pointer).as_ref(),
+                figure(b, &r.pointer).as_ref(),
+            );
             s.push_str(&format!(
                 " {} |",
                 x.map_or("—".into(), |x| format!("×{x:.2}"))
@@ -241,7 +276,10 @@ pub fn ratios(results: &Value, sections: &[Section]) -> Value {
     let over = |a: &Value, b: &Value, rows: &mut dyn Iterator<Item = &Row>| {
         let mut m = serde_json::Map::new();
         for r in rows {
-            if let Some(x) = ratio(a.pointer(&r.pointer), b.pointer(&r.pointer)) {
+            if let Some(x) = ratio(
+                figure(a, &r.pointer).as_ref(),
+                figure(b, &r.pointer).as_ref(),
+            ) {
                 m.insert(r.pointer.clone(), json!(x));
             }
         }
@@ -279,6 +317,44 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01T00:00:00Z");
         assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(utc(1_795_706_403), "2026-11-26T15:20:03Z");
+    }
+
+    #[test]
+    fn a_fan_out_figure_without_a_confirmed_rate_is_marked_and_gets_no_ratio() {
+        let t = |confirmed: Option<bool>| {
+            let mut n = json!({"max_sustainable_rate_per_s": 327, "delivered_per_s": {"median": 328250.0}, "p99_ms": {"median": 62.3}});
+            if let Some(c) = confirmed {
+                n["confirmed"] = json!(c);
+            }
+            json!({"fanout": {"1000": n}})
+        };
+        let (no, yes, old) = (t(Some(false)), t(Some(true)), t(None));
+        let rate = "/fanout/1000/max_sustainable_rate_per_s";
+        assert_eq!(figure(&no, rate), Some(json!("327 (unconfirmed)")));
+        assert_eq!(
+            figure(&no, "/fanout/1000/delivered_per_s"),
+            Some(json!("328250 (unconfirmed)"))
+        );
+        // What the repetitions measured is still shown as it is.
+        assert_eq!(
+            figure(&no, "/fanout/1000/p99_ms"),
+            Some(json!({"median": 62.3}))
+        );
+        assert_eq!(figure(&yes, rate), Some(json!(327)));
+        assert_eq!(figure(&old, rate), Some(json!(327)));
+        assert_eq!(
+            ratio(figure(&no, rate).as_ref(), figure(&yes, rate).as_ref()),
+            None
+        );
+        let sec = section("Fan-out", rate, false);
+        let md = table(&sec, &[("roomgate", &no), ("js-reference", &yes)]);
+        assert!(md.contains("| 327 (unconfirmed) | 327 (×1.00) |"), "{md}");
+        let results = json!({"targets": {"roomgate": no, "js-reference": yes}});
+        let r = ratios(&results, &[sec]);
+        assert!(r["to_js_reference"]["roomgate"].get(rate).is_none(), "{r}");
+        assert!(!confirmed(
+            &results["targets"]["roomgate"]["fanout"]["1000"]
+        ));
     }
 
     #[test]

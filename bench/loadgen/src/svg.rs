@@ -150,6 +150,10 @@ fn y_axis(out: &mut String, y: &LogScale, x0: f64, x1: f64, title: &str) {
 fn bars(out: &mut String, results: &Value, names: &[&str], ns: &[u64]) {
     let figure = |t: &str, n: u64| -> Option<(f64, bool)> {
         let f = results["targets"][t].pointer(&format!("/fanout/{n}"))?;
+        // No rate confirmed: no figure at the highest sustainable rate to draw.
+        if !crate::report::confirmed(f) {
+            return None;
+        }
         let v = number(&f["delivered_per_s"])?;
         let lower_bound =
             f["generator_limited"] == Value::Bool(true) || f["sweep_hit_cap"] == Value::Bool(true);
@@ -235,7 +239,7 @@ fn bars(out: &mut String, results: &Value, names: &[&str], ns: &[u64]) {
         x1,
         A_BOTTOM + 38.0,
         r##"text-anchor="end" font-size="11" fill="#555555""##,
-        "≥: a lower bound (the generator's core was saturated, or the sweep reached its cap)",
+        "≥: a lower bound (the generator's core was saturated, or the sweep reached its cap); no bar: no rate confirmed",
     );
 }
 
@@ -547,6 +551,7 @@ mod tests {
                 "roomgate-no-presence": {"upgrades": {}},
                 "js-reference": {"fanout": fan(15_360.0, 60_000.0, false)},
                 "js-bare-batched": {"fanout": fan(100_000.0, 1_000.0, true)},
+                "js-bare": {"fanout": {"10": {"delivered_per_s": {"median": 5_000.0}, "confirmed": false}}},
                 "native": {"error": "did not start"},
             }
         })
@@ -604,6 +609,8 @@ mod tests {
                 "no point for {t}"
             );
         }
+        // A room size without a confirmed rate gets no bar.
+        assert!(!svg.contains("<title>js-bare, N=10: "), "{svg}");
         // No fan-out figures: not in the legend.
         assert!(!svg.contains(">roomgate-no-presence<"));
         assert!(!svg.contains(">native<"));
